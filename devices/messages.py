@@ -1,0 +1,104 @@
+"""Typed messages exchanged between codecs and the hub's domain code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from devices.payloads import (
+    Availability,
+    CameraState,
+    Command,
+    DeviceInfo,
+    Heartbeat,
+    LampFaultEvent,
+    LightState,
+    MotionEvent,
+    SpeakerState,
+    StorageEvent,
+    TamperingEvent,
+)
+
+AnyState = LightState | SpeakerState | CameraState
+AnyEvent = Heartbeat | MotionEvent | TamperingEvent | LampFaultEvent | StorageEvent
+
+
+class RejectReason(StrEnum):
+    """Why an inbound message was refused; also the label of the rejection counter."""
+
+    OVERSIZED = "oversized"
+    NOT_UTF8 = "not_utf8"
+    MALFORMED_JSON = "malformed_json"
+    INVALID = "invalid"
+    BAD_TOPIC = "bad_topic"
+    UNKNOWN_AREA = "unknown_area"
+    UNKNOWN_DEVICE = "unknown_device"
+    KIND_MISMATCH = "kind_mismatch"
+    WRONG_EVENT = "wrong_event_for_kind"
+    STALE = "stale"
+    RETIRED = "retired_device"
+    OVERLOADED = "overloaded"
+
+
+class Rejected(Exception):
+    """An inbound message that does not meet the protocol."""
+
+    def __init__(self, reason: RejectReason, detail: str) -> None:
+        super().__init__(f"{reason.value}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Which device a message concerns, and which codec understood it."""
+
+    area: str
+    device: str
+    codec: str
+
+
+@dataclass(frozen=True, slots=True)
+class InfoReport:
+    source: Source
+    info: DeviceInfo
+
+
+@dataclass(frozen=True, slots=True)
+class AvailabilityReport:
+    source: Source
+    availability: Availability
+
+
+@dataclass(frozen=True, slots=True)
+class StateReport:
+    source: Source
+    state: AnyState
+
+
+@dataclass(frozen=True, slots=True)
+class EventReport:
+    source: Source
+    event: AnyEvent
+
+
+Inbound = InfoReport | AvailabilityReport | StateReport | EventReport
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """A message ready for the broker. Commands are never retained."""
+
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CommandOrder:
+    """A command the hub wants delivered to one device."""
+
+    area: str
+    device: str
+    command: Command

@@ -1,0 +1,186 @@
+"""The one module that talks to paho-mqtt; everything else uses ``MqttLink``.
+
+Facts this encodes (see DESIGN.md): VERSION2 callbacks, subscriptions restored in
+``on_connect`` after every reconnect, ``connect_async`` so a broker that is still
+starting is retried, every callback guarded so an exception cannot kill the network
+thread, a bounded publish queue, and TCP_NODELAY so small packets are not held back.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.reasoncodes import ReasonCode
+
+from devices.messages import Outbound
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One message as it came off the broker."""
+
+    topic: str
+    payload: bytes
+    retain: bool
+    qos: int
+    mid: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LinkConfig:
+    host: str
+    port: int
+    client_id: str
+    username: str | None = None
+    password: str | None = None
+    # A persistent session keeps QoS 1 messages for us while we are away.
+    persistent: bool = True
+    keepalive: int = 30
+    max_queued: int = 100_000
+    # With manual acknowledgement a QoS 1 message is only PUBACKed once the receiver
+    # called ``ack``: the broker redelivers whatever a crash left unacknowledged.
+    manual_ack: bool = False
+    will: Outbound | None = None
+    birth: Outbound | None = None
+    subscriptions: Sequence[str] = field(default_factory=tuple)
+
+
+class MqttLink:
+    """A connection to the broker that keeps itself connected and subscribed."""
+
+    def __init__(
+        self,
+        config: LinkConfig,
+        on_message: Callable[[Received], None] | None = None,
+        on_connected: Callable[[], None] | None = None,
+        on_disconnected: Callable[[], None] | None = None,
+    ) -> None:
+        self.config = config
+        self._on_message = on_message
+        self._on_connected = on_connected
+        self._on_disconnected = on_disconnected
+        self._connected = threading.Event()
+        self.connects = 0
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=config.client_id,
+            clean_session=not config.persistent,
+            protocol=paho.MQTTv311,
+            manual_ack=config.manual_ack,
+        )
+        if config.username is not None:
+            client.username_pw_set(config.username, config.password)
+        if config.will is not None:
+            w = config.will
+            client.will_set(w.topic, w.payload, qos=w.qos, retain=w.retain)
+        client.max_queued_messages_set(config.max_queued)
+        client.max_inflight_messages_set(1000)
+        client.reconnect_delay_set(min_delay=1, max_delay=8)
+        client.on_socket_open = self._socket_open
+        client.on_connect = self._connect
+        client.on_disconnect = self._disconnect
+        client.on_message = self._message
+        self._client = client
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def start(self) -> None:
+        """Connect in the background; retries until the broker answers."""
+        self._client.connect_async(self.config.host, self.config.port, self.config.keepalive)
+        self._client.loop_start()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def stop(self) -> None:
+        """Disconnect cleanly: the broker discards the Last Will."""
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._connected.clear()
+
+    def abort(self) -> None:
+        """Drop the connection without DISCONNECT, as a crash would: the Last Will fires."""
+        sock = self._client.socket()
+        self._client.loop_stop()
+        if sock is not None:
+            sock.close()
+        self._connected.clear()
+
+    def publish(self, out: Outbound) -> bool:
+        """Queue a message; False when it was refused (queue full, or no connection for QoS 0)."""
+        info = self._client.publish(out.topic, out.payload, qos=out.qos, retain=out.retain)
+        if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+            log.warning("publish to %s refused: %s", out.topic, paho.error_string(info.rc))
+            return False
+        return info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS or out.qos > 0
+
+    def ack(self, mid: int, qos: int) -> None:
+        """Acknowledge a message received with ``manual_ack``."""
+        if qos > 0:
+            self._client.ack(mid, qos)
+
+    def subscribe(self, topic_filter: str) -> None:
+        """Subscribe now (also restored on reconnect only if listed in the config)."""
+        self._client.subscribe(topic_filter, qos=1)
+
+    # --- paho callbacks: every one guarded, none holds a lock of ours -------------
+
+    def _socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        try:
+            if isinstance(sock, socket.socket):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except Exception:
+            log.exception("could not set TCP_NODELAY")
+
+    def _connect(
+        self, client: paho.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
+    ) -> None:
+        try:
+            if reason.is_failure:
+                log.error("broker refused %s: %s", self.config.client_id, reason)
+                return
+            if self.config.subscriptions:
+                client.subscribe([(t, 1) for t in self.config.subscriptions])
+            if self.config.birth is not None:
+                b = self.config.birth
+                client.publish(b.topic, b.payload, qos=b.qos, retain=b.retain)
+            self.connects += 1
+            self._connected.set()
+            log.info("connected %s to %s:%s", self.config.client_id, self.config.host, self.config.port)
+            if self._on_connected is not None:
+                self._on_connected()
+        except Exception:
+            log.exception("error in on_connect")
+
+    def _disconnect(
+        self, client: paho.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
+    ) -> None:
+        try:
+            was = self._connected.is_set()
+            self._connected.clear()
+            if was:
+                log.warning("disconnected %s: %s", self.config.client_id, reason)
+            if self._on_disconnected is not None:
+                self._on_disconnected()
+        except Exception:
+            log.exception("error in on_disconnect")
+
+    def _message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        try:
+            if self._on_message is not None:
+                self._on_message(
+                    Received(msg.topic, msg.payload, bool(msg.retain), msg.qos, msg.mid)
+                )
+        except Exception:
+            log.exception("error handling message on %s", msg.topic)

@@ -1,0 +1,97 @@
+"""Starts the project's own Mosquitto from the repo's ``mosquitto.conf`` on a chosen port."""
+
+from __future__ import annotations
+
+import getpass
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+REPO_CONF = Path(__file__).resolve().parent.parent / "mosquitto.conf"
+
+
+class BrokerError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def render_config(template: str, port: int, data_dir: Path) -> str:
+    """The repo's config with this instance's port, data folder and user filled in."""
+    text = re.sub(r"(?m)^listener\s+\d+", f"listener {port}", template)
+    text = re.sub(r"(?m)^(persistence_location|log_dest|user)\b.*$", "", text)
+    extra = [
+        f"persistence_location {data_dir.resolve()}/",
+        f"log_dest file {(data_dir / 'mosquitto.log').resolve()}",
+        # Mosquitto started as root drops to the 'mosquitto' user, which cannot write here.
+        f"user {getpass.getuser()}",
+    ]
+    return text.rstrip() + "\n\n# added by hub.broker\n" + "\n".join(extra) + "\n"
+
+
+class Broker:
+    """One Mosquitto process; ``kill`` and ``start`` again to simulate a crash."""
+
+    def __init__(
+        self, data_dir: Path, port: int | None = None, *, binary: str = "mosquitto", conf: Path = REPO_CONF
+    ) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.binary = binary
+        self.conf = conf
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def config_path(self) -> Path:
+        return self.data_dir / "mosquitto.conf"
+
+    def start(self, timeout: float = 10) -> None:
+        exe = shutil.which(self.binary)
+        if exe is None:
+            raise BrokerError(
+                f"{self.binary!r} not found: install it with 'apt-get install mosquitto' "
+                "or set KHU_MOSQUITTO_BIN"
+            )
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(render_config(self.conf.read_text(), self.port, self.data_dir))
+        self.proc = subprocess.Popen(
+            [exe, "-c", str(self.config_path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+                raise BrokerError(f"mosquitto exited with {self.proc.returncode}: {err.strip()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise BrokerError(f"mosquitto did not listen on port {self.port} within {timeout}s")
+
+    def stop(self) -> None:
+        """Graceful stop: Mosquitto saves its persistence file."""
+        self._end(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or power cut would."""
+        self._end(signal.SIGKILL)
+
+    def _end(self, sig: signal.Signals) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)

@@ -1,0 +1,185 @@
+"""From broker to database: decode on the network thread, persist in batches on one writer.
+
+QoS 1 messages are acknowledged to the broker only after their batch committed, so a hub
+crash or a database outage loses nothing: the broker redelivers to the persistent session.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from devices.codec import Codec
+from devices.messages import Inbound, Rejected, RejectReason
+from devices.mqtt_client import Received
+from hub.metrics import HubMetrics
+from hub.registry_store import BatchResult, Change, RegistryStore
+
+log = logging.getLogger(__name__)
+
+Ack = Callable[[int, int], None]
+Listener = Callable[[list[Change]], None]
+_STOP = object()
+
+
+class RejectionLog:
+    """Logs rejections without letting a flood of garbage flood the log."""
+
+    def __init__(self, per_minute: int = 30) -> None:
+        self._per_minute = per_minute
+        self._window = 0.0
+        self._count = 0
+        self._suppressed = 0
+
+    def __call__(self, topic: str, rej: Rejected) -> None:
+        now = time.monotonic()
+        if now - self._window > 60:
+            if self._suppressed:
+                log.warning("%d more rejections not logged in the last minute", self._suppressed)
+            self._window, self._count, self._suppressed = now, 0, 0
+        self._count += 1
+        if self._count <= self._per_minute:
+            log.warning("rejected message on %s: %s", topic[:200], rej)
+        else:
+            self._suppressed += 1
+
+
+class Ingestor:
+    def __init__(
+        self,
+        codecs: Sequence[Codec],
+        store: RegistryStore,
+        metrics: HubMetrics,
+        *,
+        batch_max: int,
+        flush_ms: int,
+        queue_max: int,
+    ) -> None:
+        self._codecs = list(codecs)
+        self._store = store
+        self._metrics = metrics
+        self._batch_max = batch_max
+        self._flush_s = flush_ms / 1000
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_max)
+        self._ack: Ack = lambda mid, qos: None
+        self._listeners: list[Listener] = []
+        self._log_rejection = RejectionLog()
+        self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
+        self.db_healthy = True
+
+    def set_ack(self, ack: Ack) -> None:
+        self._ack = ack
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10) -> None:
+        """Finish what is queued, then stop the writer."""
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+
+    # --- network thread -------------------------------------------------------------
+
+    def handle(self, msg: Received) -> None:
+        """Called by the MQTT link for every message; must be quick and never raise."""
+        channel = msg.topic.rsplit("/", 1)[-1][:16]
+        self._metrics.messages_in.labels(channel).inc()
+        codec = next((c for c in self._codecs if c.claims(msg.topic)), None)
+        try:
+            if codec is None:
+                raise Rejected(RejectReason.BAD_TOPIC, "no codec claims this topic")
+            inbound = codec.decode(msg.topic, msg.payload)
+        except Rejected as rej:
+            self._reject(msg.topic, rej)
+            self._ack(msg.mid, msg.qos)
+            return
+        try:
+            self._queue.put_nowait((inbound, msg.mid, msg.qos))
+        except queue.Full:
+            if msg.qos == 0:
+                self._reject(msg.topic, Rejected(RejectReason.OVERLOADED, "ingest queue full"))
+                return
+            # QoS 1 is bounded by the broker's in-flight window, so waiting here is short
+            # and keeps the message; the broker holds the rest.
+            self._queue.put((inbound, msg.mid, msg.qos))
+
+    def _reject(self, topic: str, rej: Rejected) -> None:
+        self._metrics.rejected.labels(rej.reason.value).inc()
+        self._log_rejection(topic, rej)
+
+    # --- writer thread --------------------------------------------------------------
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is _STOP:
+                break
+            batch = [first]
+            deadline = time.monotonic() + self._flush_s
+            while len(batch) < self._batch_max:
+                try:
+                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)
+            self._metrics.queue_depth.set(self._queue.qsize())
+            self._commit(batch)  # type: ignore[arg-type]
+
+    def _commit(self, batch: list[tuple[Inbound, int, int]]) -> None:
+        messages = [m for m, _, _ in batch]
+        delay = 0.05
+        while True:
+            try:
+                result = self._store.apply(messages)
+                break
+            except (OperationalError, DBAPIError) as exc:
+                # The database is busy or away: keep the batch, unacknowledged, and retry.
+                self.db_healthy = False
+                self._metrics.db_errors.inc()
+                log.error("ingest transaction failed, retrying in %.2fs: %s", delay, exc.orig)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            except Exception:
+                log.exception("ingest batch failed; applying its messages one by one")
+                result = self._apply_singly(messages)
+                break
+        self.db_healthy = True
+        for msg, rej in result.rejected:
+            self._reject(f"{msg.source.area}/{msg.source.device}", rej)
+        self._metrics.duplicates.inc(result.duplicates)
+        self._metrics.committed.inc(len(messages) - len(result.rejected))
+        self._metrics.batch_size.observe(len(messages))
+        for _, mid, qos in batch:
+            self._ack(mid, qos)
+        if result.changes:
+            for listener in self._listeners:
+                try:
+                    listener(result.changes)
+                except Exception:
+                    log.exception("change listener failed")
+
+    def _apply_singly(self, messages: list[Inbound]) -> BatchResult:
+        total = BatchResult()
+        for msg in messages:
+            try:
+                one = self._store.apply([msg])
+            except Exception as exc:
+                log.exception("message from %s/%s could not be stored", msg.source.area, msg.source.device)
+                total.rejected.append((msg, Rejected(RejectReason.INVALID, f"store error: {exc}")))
+                continue
+            total.changes.extend(one.changes)
+            total.rejected.extend(one.rejected)
+            total.duplicates += one.duplicates
+        return total

@@ -1,0 +1,47 @@
+"""All configuration, read once from ``KHU_*`` environment variables (or ``.env``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KHU_", env_file=".env", extra="ignore")
+
+    state_dir: Path = Field(Path("var"), description="runtime data: database, broker data, logs")
+    database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite in state_dir")
+
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = Field(18830, ge=1, le=65535)
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    mqtt_client_id: str = Field("khu-hub", min_length=1, max_length=64)
+    mosquitto_bin: str = "mosquitto"
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8080, ge=1, le=65535)
+    public_url: str = Field("", description="URL residents and speakers reach the hub at")
+
+    default_timezone: str = "Asia/Ho_Chi_Minh"
+    log_level: str = "INFO"
+
+    ingest_batch_max: int = Field(1000, ge=1, le=100_000)
+    ingest_flush_ms: int = Field(20, ge=0, le=5000)
+    ingest_queue_max: int = Field(50_000, ge=100)
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.state_dir / 'khu.db').resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.http_host}:{self.http_port}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
