@@ -86,7 +86,9 @@ class NativeCodec:
             return EventReport(source, _EVENT.validate_json(payload))
         except ValidationError as exc:
             kinds = {e["type"] for e in exc.errors()}
-            reason = RejectReason.MALFORMED_JSON if "json_invalid" in kinds else RejectReason.INVALID
+            reason = (
+                RejectReason.MALFORMED_JSON if "json_invalid" in kinds else RejectReason.INVALID
+            )
             raise Rejected(reason, _first_error(exc)) from None
 
     @staticmethod
@@ -98,7 +100,9 @@ class NativeCodec:
         try:
             return Availability(text)
         except ValueError:
-            raise Rejected(RejectReason.INVALID, f"availability must be online or offline, got {text[:40]!r}") from None
+            raise Rejected(
+                RejectReason.INVALID, f"availability must be online or offline, got {text[:40]!r}"
+            ) from None
 
     def encode(self, order: CommandOrder) -> Outbound:
         name = topics.topic(order.area, order.device, topics.Channel.CMD)

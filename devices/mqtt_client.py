@@ -157,7 +157,9 @@ class MqttLink:
                 client.publish(b.topic, b.payload, qos=b.qos, retain=b.retain)
             self.connects += 1
             self._connected.set()
-            log.info("connected %s to %s:%s", self.config.client_id, self.config.host, self.config.port)
+            log.info(
+                "connected %s to %s:%s", self.config.client_id, self.config.host, self.config.port
+            )
             if self._on_connected is not None:
                 self._on_connected()
         except Exception:
@@ -170,7 +172,8 @@ class MqttLink:
             was = self._connected.is_set()
             self._connected.clear()
             if was:
-                log.warning("disconnected %s: %s", self.config.client_id, reason)
+                level = logging.WARNING if reason.is_failure else logging.INFO
+                log.log(level, "disconnected %s: %s", self.config.client_id, reason)
             if self._on_disconnected is not None:
                 self._on_disconnected()
         except Exception:
@@ -180,7 +183,7 @@ class MqttLink:
         try:
             if self._on_message is not None:
                 self._on_message(
-                    Received(msg.topic, msg.payload, bool(msg.retain), msg.qos, msg.mid)
+                    Received(msg.topic, bytes(msg.payload), bool(msg.retain), msg.qos, msg.mid)
                 )
         except Exception:
             log.exception("error handling message on %s", msg.topic)

@@ -62,7 +62,10 @@ def parse(name: str) -> DeviceTopic | None:
 
 def hub_subscriptions() -> list[str]:
     """Filters the hub subscribes to: everything devices publish, in every area."""
-    return [f"{ROOT}/+/+/{c.value}" for c in (Channel.STATE, Channel.STATUS, Channel.EVENT, Channel.INFO)]
+    return [
+        f"{ROOT}/+/+/{c.value}"
+        for c in (Channel.STATE, Channel.STATUS, Channel.EVENT, Channel.INFO)
+    ]
 
 
 def device_subscription(area: str, device: str) -> str:

@@ -41,7 +41,12 @@ class Broker:
     """One Mosquitto process; ``kill`` and ``start`` again to simulate a crash."""
 
     def __init__(
-        self, data_dir: Path, port: int | None = None, *, binary: str = "mosquitto", conf: Path = REPO_CONF
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        *,
+        binary: str = "mosquitto",
+        conf: Path = REPO_CONF,
     ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()

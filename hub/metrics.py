@@ -9,9 +9,7 @@ class HubMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.messages_in = Counter(
-            "khu_mqtt_messages_in", "MQTT messages received", ["channel"], registry=r
-        )
+        self.messages_in = Counter("khu_mqtt_messages_in", "MQTT messages received", ["channel"], registry=r)
         self.messages_out = Counter("khu_mqtt_messages_out", "MQTT messages published", registry=r)
         self.rejected = Counter(
             "khu_mqtt_rejected", "Inbound messages refused, by reason", ["reason"], registry=r

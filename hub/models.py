@@ -73,6 +73,7 @@ class Device(Base):
     __table_args__ = (
         UniqueConstraint("area_id", "device_id"),
         Index("ix_devices_area_kind", "area_id", "kind", "id"),
+        Index("ix_devices_area_via", "area_id", "via"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -94,9 +95,7 @@ class Device(Base):
     state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     state_ts: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
-    )
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
 class DeviceEventRow(Base):

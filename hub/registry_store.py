@@ -72,7 +72,9 @@ class RegistryStore:
     def apply(self, batch: list[Inbound]) -> BatchResult:
         """Apply a batch in one transaction; raises on database errors (nothing applied)."""
         self._drop_forgotten()
-        snapshot = {k: DeviceRef(v.pk, v.area_id, v.kind, v.status, v.state_ts) for k, v in self._devices.items()}
+        snapshot = {
+            k: DeviceRef(v.pk, v.area_id, v.kind, v.status, v.state_ts) for k, v in self._devices.items()
+        }
         try:
             with Session(self._engine) as session, session.begin():
                 return self._apply(session, batch)
@@ -147,7 +149,13 @@ class RegistryStore:
             raise Rejected(RejectReason.WRONG_EVENT, f"a {ref.kind} cannot report {ev.type}")
         if ev.type != "heartbeat":
             events.append(
-                {"device_pk": ref.pk, "type": ev.type, "ts": ev.ts, "data": ev.model_dump(mode="json"), "received_at": now}
+                {
+                    "device_pk": ref.pk,
+                    "type": ev.type,
+                    "ts": ev.ts,
+                    "data": ev.model_dump(mode="json"),
+                    "received_at": now,
+                }
             )
         return Change(src.area, src.device, ref.kind, {"event": ev.model_dump(mode="json")})
 
@@ -171,12 +179,18 @@ class RegistryStore:
                 raise
             area_id = self._area_id(session, src.area)
             device = Device(
-                area_id=area_id, device_id=src.device, kind=info.kind.value,
-                status=DeviceStatus.PENDING.value, name=src.device, **fields,
+                area_id=area_id,
+                device_id=src.device,
+                kind=info.kind.value,
+                status=DeviceStatus.PENDING.value,
+                name=src.device,
+                **fields,
             )
             session.add(device)
             session.flush()
-            self._devices[(src.area, src.device)] = DeviceRef(device.id, area_id, device.kind, device.status, None)
+            self._devices[(src.area, src.device)] = DeviceRef(
+                device.id, area_id, device.kind, device.status, None
+            )
             return Change(src.area, src.device, device.kind, {"status": device.status, **_jsonable(fields)})
         if ref.kind != info.kind:
             raise Rejected(RejectReason.KIND_MISMATCH, f"registered as {ref.kind}, announced {info.kind}")
@@ -186,10 +200,17 @@ class RegistryStore:
         return Change(src.area, src.device, ref.kind, _jsonable(fields))
 
     def _gateway_down(
-        self, session: Session, gw: DeviceRef, gw_id: str, now: datetime, updates: dict[int, dict[str, Any]]
+        self,
+        session: Session,
+        gw: DeviceRef,
+        gw_id: str,
+        now: datetime,
+        updates: dict[int, dict[str, Any]],
     ) -> None:
         """Devices behind a gateway share its connection, so its Last Will speaks for them."""
-        pks = session.scalars(select(Device.id).where(Device.area_id == gw.area_id, Device.via == gw_id)).all()
+        pks = session.scalars(
+            select(Device.id).where(Device.area_id == gw.area_id, Device.via == gw_id)
+        ).all()
         for pk in pks:
             updates.setdefault(pk, {}).update(online=False, availability_at=now)
 

@@ -1,0 +1,26 @@
+"""Liveness and readiness for process supervisors and load balancers."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from hub.api.deps import RuntimeDep
+from hub.api.schemas import HealthPublic
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> HealthPublic:
+    """The process is alive."""
+    return HealthPublic(status="ok")
+
+
+@router.get("/readyz", responses={503: {"model": HealthPublic}})
+def readyz(runtime: RuntimeDep, response: Response) -> HealthPublic:
+    """Ready to serve: connected to the broker and the database answers."""
+    checks = {"broker": runtime.link.connected, "database": runtime.database_ok()}
+    if not all(checks.values()):
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        return HealthPublic(status="unavailable", checks=checks)
+    return HealthPublic(status="ready", checks=checks)

@@ -1,0 +1,75 @@
+"""Response and request models of the HTTP API (``XCreate / XUpdate / XPublic``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ORMModel(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class ZonePublic(ORMModel):
+    id: int
+    name: str
+
+
+class DeviceCounts(BaseModel):
+    total: int = 0
+    online: int = 0
+    pending: int = 0
+
+
+class AreaPublic(ORMModel):
+    code: str
+    name: str
+    latitude: float
+    longitude: float
+    timezone: str
+    zones: list[ZonePublic]
+
+
+class AreaSummary(AreaPublic):
+    devices: dict[str, DeviceCounts]
+
+
+class DevicePublic(ORMModel):
+    device_id: str
+    kind: str
+    name: str
+    zone_id: int | None
+    status: str
+    model: str | None
+    firmware: str | None
+    capabilities: list[str]
+    via: str | None
+    online: bool
+    availability_at: datetime | None
+    last_seen: datetime | None
+    state: dict[str, Any] | None
+
+
+class DeviceEventPublic(ORMModel):
+    id: int
+    type: str
+    ts: int
+    data: dict[str, Any]
+    received_at: datetime
+
+
+class HealthPublic(BaseModel):
+    status: str
+    checks: dict[str, bool] = {}
