@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 from hub.models import Role, User
 
 _hasher = PasswordHasher()
+# Verified against when the user does not exist, so a failed login takes as long either way.
+DUMMY_HASH = _hasher.hash("no such user: constant-time placeholder")
 
 MIN_PASSWORD_LENGTH = 10
 

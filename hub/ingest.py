@@ -124,10 +124,13 @@ class Ingestor:
             if first is _STOP:
                 break
             batch = [first]
+            # Take what is already waiting (natural batching: no added latency when idle,
+            # big transactions under load); linger only if configured to.
             deadline = time.monotonic() + self._flush_s
             while len(batch) < self._batch_max:
                 try:
-                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                    remaining = deadline - time.monotonic()
+                    item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if item is _STOP:

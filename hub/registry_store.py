@@ -9,9 +9,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -25,9 +25,39 @@ from devices.messages import (
     StateReport,
 )
 from devices.payloads import EVENTS_BY_KIND, Availability, Kind
-from hub.models import Area, Device, DeviceEventRow, DeviceStatus
+from hub.models import (
+    OPEN_COMMAND_STATUSES,
+    Area,
+    CommandRow,
+    CommandStatus,
+    Device,
+    DeviceEventRow,
+    DeviceStatus,
+)
 
 _CLOSED = (DeviceStatus.RETIRED.value, DeviceStatus.REJECTED.value)
+_commands = cast(Table, CommandRow.__table__)
+_CONFIRM = (
+    _commands.update()
+    .where(
+        _commands.c.id == bindparam("b_id"),
+        _commands.c.device_pk == bindparam("b_device"),
+        _commands.c.status.in_(OPEN_COMMAND_STATUSES),
+    )
+    .values(
+        status=bindparam("b_status"),
+        error=bindparam("b_error"),
+        result_state=bindparam("b_state"),
+        finished_at=bindparam("b_at"),
+    )
+)
+
+
+def command_status_for(error: str | None) -> CommandStatus:
+    """How a state that echoes a command id ends that command."""
+    if error is None:
+        return CommandStatus.CONFIRMED
+    return CommandStatus.EXPIRED if error == "expired" else CommandStatus.FAILED
 
 
 @dataclass(slots=True)
@@ -37,6 +67,7 @@ class DeviceRef:
     kind: str
     status: str
     state_ts: int | None
+    state_cmd: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +124,10 @@ class RegistryStore:
         result = BatchResult()
         updates: dict[int, dict[str, Any]] = {}
         events: list[dict[str, Any]] = []
+        confirmations: list[dict[str, Any]] = []
         for msg in batch:
             try:
-                change = self._one(session, msg, now, updates, events)
+                change = self._one(session, msg, now, updates, events, confirmations)
             except Rejected as rej:
                 result.rejected.append((msg, rej))
                 continue
@@ -107,6 +139,8 @@ class RegistryStore:
             session.execute(update(Device), [{"id": pk, **f} for pk, f in updates.items()])
         if events:
             session.execute(_insert_ignore(session, events))
+        if confirmations:
+            session.connection().execute(_CONFIRM, confirmations)
         return result
 
     def _one(
@@ -116,6 +150,7 @@ class RegistryStore:
         now: datetime,
         updates: dict[int, dict[str, Any]],
         events: list[dict[str, Any]],
+        confirmations: list[dict[str, Any]],
     ) -> Change | None:
         src = msg.source
         if isinstance(msg, InfoReport):
@@ -136,12 +171,27 @@ class RegistryStore:
             if state.kind != ref.kind:
                 raise Rejected(RejectReason.KIND_MISMATCH, f"{ref.kind} reported {state.kind} state")
             if ref.state_ts is not None and state.ts <= ref.state_ts:
-                if state.ts == ref.state_ts:
-                    return None  # a retained state seen again after a reconnect
-                raise Rejected(RejectReason.STALE, f"state ts {state.ts} older than {ref.state_ts}")
-            ref.state_ts = state.ts
+                # Two commands can be answered within one millisecond; only a state that
+                # echoes no new command is a replay (e.g. a retained state after a reconnect).
+                same_ms_new_cmd = state.ts == ref.state_ts and state.cmd not in (None, ref.state_cmd)
+                if state.ts == ref.state_ts and not same_ms_new_cmd:
+                    return None
+                if not same_ms_new_cmd:
+                    raise Rejected(RejectReason.STALE, f"state ts {state.ts} older than {ref.state_ts}")
+            ref.state_ts, ref.state_cmd = state.ts, state.cmd
             data = state.model_dump(mode="json")
             row.update(state=data, state_ts=state.ts)
+            if state.cmd is not None:
+                confirmations.append(
+                    {
+                        "b_id": state.cmd,
+                        "b_device": ref.pk,
+                        "b_status": command_status_for(state.error).value,
+                        "b_error": state.error,
+                        "b_state": data,
+                        "b_at": now,
+                    }
+                )
             return Change(src.area, src.device, ref.kind, {"state": data})
         assert isinstance(msg, EventReport)
         ev = msg.event
@@ -229,13 +279,14 @@ class RegistryStore:
             return ref
         area_id = self._area_id(session, area)
         row = session.execute(
-            select(Device.id, Device.kind, Device.status, Device.state_ts).where(
+            select(Device.id, Device.kind, Device.status, Device.state_ts, Device.state).where(
                 Device.area_id == area_id, Device.device_id == device
             )
         ).first()
         if row is None:
             raise Rejected(RejectReason.UNKNOWN_DEVICE, f"{area}/{device} has not announced itself")
-        ref = DeviceRef(row.id, area_id, row.kind, row.status, row.state_ts)
+        last_cmd = (row.state or {}).get("cmd")
+        ref = DeviceRef(row.id, area_id, row.kind, row.status, row.state_ts, last_cmd)
         self._devices[(area, device)] = ref
         return ref
 

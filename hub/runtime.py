@@ -11,10 +11,13 @@ from devices import topics
 from devices.codec import Codec, NativeCodec
 from devices.messages import CommandOrder, Outbound
 from devices.mqtt_client import LinkConfig, MqttLink
+from hub.commands import CommandService
 from hub.db import make_engine, make_sessionmaker
 from hub.ingest import Ingestor
+from hub.login_limiter import LoginLimiter
 from hub.metrics import HubMetrics
 from hub.registry_store import RegistryStore
+from hub.security import TokenIssuer, load_secret
 from hub.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -26,6 +29,10 @@ class HubRuntime:
         self.engine: Engine = make_engine(settings.db_url)
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
         self.metrics = HubMetrics()
+        self.tokens = TokenIssuer(load_secret(settings))
+        self.login_limiter = LoginLimiter(
+            settings.login_failures_per_user, settings.login_failures_per_ip, settings.login_window_s
+        )
         self.codecs: list[Codec] = codecs or [NativeCodec()]
         self.store = RegistryStore(self.engine)
         self.ingestor = Ingestor(
@@ -56,10 +63,13 @@ class HubRuntime:
             on_disconnected=lambda: self.metrics.connected.set(0),
         )
         self.ingestor.set_ack(self.link.ack)
+        self.commands = CommandService(self.sessions, self.send)
+        self.ingestor.add_listener(self.commands.on_changes)
         self._stopped = False
 
     def start(self) -> None:
         self.ingestor.start()
+        self.commands.start()
         self.link.start()
 
     def stop(self) -> None:
@@ -70,6 +80,7 @@ class HubRuntime:
         if self.link.connected:
             self.link.publish(Outbound(topics.HUB_STATUS_TOPIC, b"offline", qos=1, retain=True))
         self.link.stop()
+        self.commands.stop()
         self.ingestor.stop()
         self.engine.dispose()
 

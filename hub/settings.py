@@ -26,11 +26,25 @@ class Settings(BaseSettings):
     http_port: int = Field(8080, ge=1, le=65535)
     public_url: str = Field("", description="URL residents and speakers reach the hub at")
 
+    secret_key: SecretStr | None = Field(None, description="JWT signing key; generated in state_dir if unset")
+    access_token_minutes: int = Field(15, ge=1, le=1440)
+    refresh_token_days: int = Field(30, ge=1, le=365)
+    session_hours: int = Field(12, ge=1, le=24 * 30)
+    cookie_secure: bool = Field(True, description="send the session cookie over HTTPS only (and localhost)")
+    login_failures_per_user: int = Field(5, ge=1)
+    login_failures_per_ip: int = Field(30, ge=1)
+    login_window_s: int = Field(300, ge=1)
+
+    command_wait_ms: int = Field(3000, ge=0, le=30_000, description="how long a command request waits")
+    command_ttl_s: int = Field(
+        900, ge=1, le=7 * 86400, description="how long a command waits for an offline device"
+    )
+
     default_timezone: str = "Asia/Ho_Chi_Minh"
     log_level: str = "INFO"
 
     ingest_batch_max: int = Field(1000, ge=1, le=100_000)
-    ingest_flush_ms: int = Field(20, ge=0, le=5000)
+    ingest_flush_ms: int = Field(0, ge=0, le=5000, description="linger for a fuller batch")
     ingest_queue_max: int = Field(50_000, ge=100)
 
     @property

@@ -12,12 +12,17 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from devices.mqtt_client import LinkConfig, MqttLink
+from devices.payloads import Kind
+from devices.sim import DeviceSpec, SimFleet, SimTimings, demo_layout
+from hub.accounts import create_user
 from hub.api.app import create_app
 from hub.areas import Registration, create_area, preregister
 from hub.broker import Broker
 from hub.migrate import upgrade
+from hub.models import Area, Role
 from hub.runtime import HubRuntime
 from hub.settings import Settings
 
@@ -56,9 +61,7 @@ class HubHarness:
     runtime: HubRuntime
     http: TestClient
 
-    def wait(
-        self, predicate: Callable[[], bool], timeout: float = 10, what: str = "condition"
-    ) -> None:
+    def wait(self, predicate: Callable[[], bool], timeout: float = 10, what: str = "condition") -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if predicate():
@@ -72,6 +75,22 @@ class HubHarness:
 
     def rejections(self) -> dict[str, float]:
         return self.runtime.metrics.rejections()
+
+    def add_user(self, username: str, role: Role, area_code: str | None = None) -> str:
+        """Create a user directly in the database; returns the password."""
+        password = f"{username}-Passw0rd!"
+        with self.runtime.sessions.begin() as session:
+            area_id = session.scalar(select(Area.id).where(Area.code == area_code)) if area_code else None
+            create_user(session, username, password, role, area_id)
+        return password
+
+    def client_for(self, username: str, password: str) -> TestClient:
+        """An HTTP client logged in as ``username`` with a bearer token."""
+        client = TestClient(self.http.app)
+        r = client.post("/api/v1/auth/token", data={"username": username, "password": password})
+        assert r.status_code == 200, r.text
+        client.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+        return client
 
 
 def make_settings(tmp: Path, broker: Broker, **overrides: Any) -> Settings:
@@ -97,6 +116,8 @@ def hub_factory(tmp_path: Path) -> Iterator[Callable[..., HubHarness]]:
         harness = HubHarness(settings, runtime, http)
         started.append(harness)
         harness.wait(lambda: runtime.link.connected, what="hub connected to broker")
+        admin = f"admin{next(_area_seq)}"
+        harness.http = harness.client_for(admin, harness.add_user(admin, Role.ADMIN))
         return harness
 
     yield start
@@ -113,9 +134,7 @@ def hub(broker: Broker, hub_factory: Callable[..., HubHarness]) -> HubHarness:
 def device_link(broker: Broker) -> Iterator[MqttLink]:
     """A bare MQTT connection that plays a device publishing raw bytes."""
     link = MqttLink(
-        LinkConfig(
-            "127.0.0.1", broker.port, f"raw-{next(_area_seq)}-{os.getpid()}", persistent=False
-        )
+        LinkConfig("127.0.0.1", broker.port, f"raw-{next(_area_seq)}-{os.getpid()}", persistent=False)
     )
     link.start()
     assert link.wait_connected(5)
@@ -128,3 +147,70 @@ def make_area(h: HubHarness, code: str, registrations: list[Registration] | None
         area = create_area(session, code, f"Khu {code}", 21.0285, 105.8542, "Asia/Ho_Chi_Minh")
         if registrations:
             preregister(session, area, registrations)
+
+
+@dataclass
+class SimArea:
+    hub: HubHarness
+    code: str
+    fleet: SimFleet
+    specs: list[DeviceSpec]
+
+    def zone_id(self, name: str) -> int:
+        zones = self.hub.http.get(f"/api/v1/areas/{self.code}").json()["zones"]
+        return int(next(z["id"] for z in zones if z["name"] == name))
+
+
+FAST = SimTimings(action_delay_s=0.02, play_duration_s=0.5, heartbeat_s=0.5, motion_per_hour=0.0)
+
+
+@pytest.fixture
+def sim_area_factory(broker: Broker, hub: HubHarness, area_code: str) -> Iterator[Callable[..., SimArea]]:
+    """Register a simulated area in the hub, start its fleet and wait until the hub sees it online."""
+    fleets: list[SimFleet] = []
+
+    def start(
+        lights: int = 6,
+        streets: int = 2,
+        speakers: int = 2,
+        speaker_zones: int = 1,
+        cameras: int = 2,
+        connections: int = 1,
+        dedicated: bool = False,
+        timings: SimTimings = FAST,
+    ) -> SimArea:
+        specs = demo_layout(
+            area_code,
+            lights=lights,
+            streets=streets,
+            speakers=speakers,
+            speaker_zones=speaker_zones,
+            cameras=cameras,
+        )
+        regs = [Registration(s.device_id, s.kind, s.name, s.zone) for s in specs]
+        if not dedicated:
+            regs += [Registration(f"gw-{i + 1}", Kind.GATEWAY, f"gw {i + 1}") for i in range(connections)]
+        make_area(hub, area_code, regs)
+        fleet = SimFleet(
+            "127.0.0.1",
+            broker.port,
+            area_code,
+            specs,
+            connections=connections,
+            dedicated=dedicated,
+            timings=timings,
+        )
+        fleets.append(fleet)
+        fleet.start()
+        assert fleet.wait_online(10)
+
+        def all_online() -> bool:
+            page = hub.http.get(f"/api/v1/areas/{area_code}/devices", params={"online": "true", "limit": 1})
+            return bool(page.json()["total"] == len(regs))
+
+        hub.wait(all_online, what="every simulated device online in the hub")
+        return SimArea(hub, area_code, fleet, specs)
+
+    yield start
+    for f in fleets:
+        f.stop()

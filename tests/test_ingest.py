@@ -19,25 +19,19 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def send(
-    link: MqttLink, area: str, device: str, channel: topics.Channel, body: bytes | str
-) -> None:
+def send(link: MqttLink, area: str, device: str, channel: topics.Channel, body: bytes | str) -> None:
     raw = body.encode() if isinstance(body, str) else body
     assert link.publish(encode_report(area, device, channel, raw))
 
 
 def light_info() -> bytes:
     return (
-        DeviceInfo(kind=Kind.LIGHT, model="LED-60", firmware="1.0", rated_w=60.0)
-        .model_dump_json()
-        .encode()
+        DeviceInfo(kind=Kind.LIGHT, model="LED-60", firmware="1.0", rated_w=60.0).model_dump_json().encode()
     )
 
 
 def light_state(level: int, ts: int) -> bytes:
-    return (
-        LightState(ts=ts, on=level > 0, level=level, power_w=level * 0.6).model_dump_json().encode()
-    )
+    return LightState(ts=ts, on=level > 0, level=level, power_w=level * 0.6).model_dump_json().encode()
 
 
 def test_announced_unregistered_device_is_pending(
@@ -140,9 +134,9 @@ def test_malformed_payloads_are_rejected_and_counted_while_valid_traffic_flows(
 
     def settled() -> bool:
         dev = hub.device(area_code, "light-a") or {}
-        return (dev.get("state") or {}).get("level") == last and sum(
-            hub.rejections().values()
-        ) >= len(garbage)
+        return (dev.get("state") or {}).get("level") == last and sum(hub.rejections().values()) >= len(
+            garbage
+        )
 
     hub.wait(settled, what="all valid states applied and all garbage counted")
     counted = hub.rejections()
@@ -170,9 +164,7 @@ def test_replayed_and_stale_reports_are_not_applied(
         send(device_link, area_code, "cam-1", C.EVENT, motion)
     hub.wait(lambda: hub.rejections().get("stale", 0) >= 1, what="stale rejection")
     hub.wait(
-        lambda: (
-            (hub.runtime.metrics.registry.get_sample_value("khu_ingest_committed_total") or 0) >= 5
-        ),
+        lambda: (hub.runtime.metrics.registry.get_sample_value("khu_ingest_committed_total") or 0) >= 5,
         what="events committed",
     )
     dev = hub.device(area_code, "light-a")
@@ -189,12 +181,8 @@ def test_unknown_area_is_rejected(hub: HubHarness, device_link: MqttLink, area_c
 
 
 def test_api_validates_and_paginates(hub: HubHarness, area_code: str) -> None:
-    make_area(
-        hub, area_code, [Registration(f"light-{i:02d}", Kind.LIGHT, f"Đèn {i}") for i in range(7)]
-    )
-    page = hub.http.get(
-        f"/api/v1/areas/{area_code}/devices", params={"limit": 3, "offset": 3}
-    ).json()
+    make_area(hub, area_code, [Registration(f"light-{i:02d}", Kind.LIGHT, f"Đèn {i}") for i in range(7)])
+    page = hub.http.get(f"/api/v1/areas/{area_code}/devices", params={"limit": 3, "offset": 3}).json()
     assert page["total"] == 7
     assert [d["device_id"] for d in page["items"]] == ["light-03", "light-04", "light-05"]
     bad = hub.http.get(f"/api/v1/areas/{area_code}/devices", params={"limit": 100000})

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from hub.api.routes import areas, devices, health
+from hub.api.routes import areas, audit, auth, commands, devices, health
 from hub.runtime import HubRuntime
 from hub.settings import Settings, get_settings
 
@@ -34,9 +34,8 @@ def create_app(settings: Settings | None = None, runtime: HubRuntime | None = No
         lifespan=lifespan,
     )
     app.state.runtime = rt
-    app.include_router(health.router)
-    app.include_router(areas.router)
-    app.include_router(devices.router)
+    for module in (health, auth, areas, devices, commands, audit):
+        app.include_router(module.router)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:

@@ -70,6 +70,15 @@ class DeviceEventPublic(ORMModel):
     received_at: datetime
 
 
+class UserPublic(ORMModel):
+    id: int
+    username: str
+    display_name: str
+    role: str
+    area_id: int | None
+    active: bool
+
+
 class HealthPublic(BaseModel):
     status: str
     checks: dict[str, bool] = {}

@@ -6,22 +6,22 @@ from fastapi import APIRouter
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from hub.api.deps import AreaDep, PagingDep, SessionDep
+from hub.api.deps import AreaDep, CurrentUser, PagingDep, SessionDep
 from hub.api.schemas import AreaPublic, AreaSummary, DeviceCounts, Page
-from hub.models import Area, Device, DeviceStatus
+from hub.models import Area, Device, DeviceStatus, Role
 
 router = APIRouter(prefix="/api/v1/areas", tags=["areas"])
 
 
 @router.get("")
-def list_areas(session: SessionDep, paging: PagingDep) -> Page[AreaPublic]:
-    total = session.scalar(select(func.count()).select_from(Area)) or 0
+def list_areas(session: SessionDep, user: CurrentUser, paging: PagingDep) -> Page[AreaPublic]:
+    """Every area for the commune admin; one's own area for everyone else."""
+    query = select(Area)
+    if user.role != Role.ADMIN:
+        query = query.where(Area.id == user.area_id)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(
-        select(Area)
-        .options(selectinload(Area.zones))
-        .order_by(Area.code)
-        .limit(paging.limit)
-        .offset(paging.offset)
+        query.options(selectinload(Area.zones)).order_by(Area.code).limit(paging.limit).offset(paging.offset)
     ).all()
     return Page(
         items=[AreaPublic.model_validate(a) for a in rows],

@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import func, select
 
 from devices.payloads import Kind
-from hub.api.deps import AreaDep, PagingDep, SessionDep
+from hub.api.deps import AreaDep, Controller, PagingDep, SessionDep
 from hub.api.schemas import DeviceEventPublic, DevicePublic, Page
 from hub.models import Area, Device, DeviceEventRow, DeviceStatus
 
@@ -19,6 +19,7 @@ router = APIRouter(prefix="/api/v1/areas/{code}/devices", tags=["devices"])
 def list_devices(
     area: AreaDep,
     session: SessionDep,
+    user: Controller,
     paging: PagingDep,
     kind: Kind | None = None,
     device_status: Annotated[DeviceStatus | None, Query(alias="status")] = None,
@@ -54,13 +55,13 @@ def _device(session: SessionDep, area: Area, device_id: str) -> Device:
 
 
 @router.get("/{device_id}")
-def get_device(area: AreaDep, session: SessionDep, device_id: str) -> DevicePublic:
+def get_device(area: AreaDep, session: SessionDep, user: Controller, device_id: str) -> DevicePublic:
     return DevicePublic.model_validate(_device(session, area, device_id))
 
 
 @router.get("/{device_id}/events")
 def list_device_events(
-    area: AreaDep, session: SessionDep, paging: PagingDep, device_id: str
+    area: AreaDep, session: SessionDep, user: Controller, paging: PagingDep, device_id: str
 ) -> Page[DeviceEventPublic]:
     """Newest first."""
     device = _device(session, area, device_id)

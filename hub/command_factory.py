@@ -1,0 +1,20 @@
+"""Wire commands for the hub's actions, built the same way when issued and when re-delivered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from devices.payloads import Command, LightSet, SpeakerStop, SpeakerVolume
+
+# action name -> (device kind it applies to, wire model)
+ACTIONS: dict[str, tuple[str, type[Command]]] = {
+    "light.set": ("light", LightSet),
+    "speaker.volume": ("speaker", SpeakerVolume),
+    "speaker.stop": ("speaker", SpeakerStop),
+}
+
+
+def build(action: str, params: dict[str, Any], command_id: str, exp_ms: int) -> Command:
+    """The wire command for ``action`` with its id and expiry (epoch ms)."""
+    _, model = ACTIONS[action]
+    return model(id=command_id, exp=exp_ms, **params)

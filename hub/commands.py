@@ -1,0 +1,259 @@
+"""Command lifecycle: persist, publish to every target at once, wait for confirmed state.
+
+queued (device offline, waits until ``expires_at``) -> sent -> confirmed | timed_out |
+expired | failed. A timed-out command still turns confirmed if the device answers later.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from devices.messages import CommandOrder
+from devices.payloads import Command
+from hub.command_factory import build
+from hub.models import Area, CommandRow, CommandStatus, Device, User, as_utc
+from hub.registry_store import Change, command_status_for
+
+log = logging.getLogger(__name__)
+
+# Builds the wire command for one device from its command id and expiry (epoch ms).
+CommandFactory = Callable[[str, int], Command]
+Send = Callable[[CommandOrder], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    device_id: str
+    command_id: str
+    status: CommandStatus
+    state: dict[str, Any] | None = None
+    error: str | None = None
+
+
+def _epoch_ms(at: datetime) -> int:
+    return int(as_utc(at).timestamp() * 1000)
+
+
+class CommandService:
+    def __init__(self, sessions: sessionmaker[Session], send: Send) -> None:
+        self._sessions = sessions
+        self._send = send
+        self._cond = threading.Condition()
+        self._watched: set[str] = set()
+        self._finished: dict[str, Outcome] = {}
+        self._wake = threading.Event()
+        self._listeners: list[Callable[[Outcome, str], None]] = []
+        self._stop = threading.Event()
+        self._sweeper = threading.Thread(target=self._sweep_forever, name="command-sweeper", daemon=True)
+
+    def add_listener(self, listener: Callable[[Outcome, str], None]) -> None:
+        """Called with every finished outcome and its area code (for live updates)."""
+        self._listeners.append(listener)
+
+    def start(self) -> None:
+        self._sweeper.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._sweeper.join(5)
+
+    # --- issuing --------------------------------------------------------------------
+
+    def issue(
+        self,
+        area: Area,
+        targets: Sequence[Device],
+        action: str,
+        params: dict[str, Any],
+        make: CommandFactory,
+        user: User | None,
+        wait_s: float,
+        ttl_s: float,
+    ) -> tuple[str, list[Outcome]]:
+        """Send one command to each target and wait up to ``wait_s`` for all confirmations."""
+        now = datetime.now(UTC)
+        group = uuid.uuid4().hex
+        expires = now + timedelta(seconds=ttl_s)
+        confirm_by = now + timedelta(seconds=wait_s)
+        rows = [
+            CommandRow(
+                id=uuid.uuid4().hex,
+                group_id=group,
+                area_id=area.id,
+                device_pk=d.id,
+                device_id=d.device_id,
+                action=action,
+                params=params,
+                issued_by=user.id if user else None,
+                created_at=now,
+                expires_at=expires,
+                status=(CommandStatus.SENT if d.online else CommandStatus.QUEUED).value,
+                sent_at=now if d.online else None,
+                confirm_by=confirm_by if d.online else None,
+            )
+            for d in targets
+        ]
+        ids = [r.id for r in rows]
+        with self._cond:
+            self._watched.update(ids)
+        try:
+            # One transaction for the whole fan-out, committed before anything is published,
+            # so a crash never leaves a command on the wire that the hub does not know about.
+            with self._sessions.begin() as session:
+                session.add_all(rows)
+            exp_ms = _epoch_ms(expires)
+            failed = [
+                r.id
+                for r in rows
+                if r.status == CommandStatus.SENT
+                and not self._send(CommandOrder(area.code, r.device_id, make(r.id, exp_ms)))
+            ]
+            if failed:
+                self._finish(failed, CommandStatus.FAILED, "the hub could not queue it for the broker")
+            self._wait(ids, wait_s)
+            return group, self._collect(rows)
+        finally:
+            with self._cond:
+                self._watched.difference_update(ids)
+                for cid in ids:
+                    self._finished.pop(cid, None)
+
+    def _wait(self, ids: list[str], wait_s: float) -> None:
+        deadline = time.monotonic() + wait_s
+        with self._cond:
+            while not all(i in self._finished for i in ids):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._cond.wait(left)
+
+    def _collect(self, rows: list[CommandRow]) -> list[Outcome]:
+        with self._cond:
+            done = {cid: self._finished[cid] for cid in (r.id for r in rows) if cid in self._finished}
+        late = [r.id for r in rows if r.id not in done and r.status == CommandStatus.SENT]
+        if late:
+            self._finish(
+                late, CommandStatus.TIMED_OUT, "no confirmation within the wait", only_from=("sent",)
+            )
+        with self._sessions() as session:
+            fresh = {
+                r.id: r
+                for r in session.scalars(select(CommandRow).where(CommandRow.id.in_([r.id for r in rows])))
+            }
+        out = []
+        for r in rows:
+            row = fresh[r.id]
+            out.append(Outcome(r.device_id, r.id, CommandStatus(row.status), row.result_state, row.error))
+        return out
+
+    def _finish(
+        self, ids: list[str], status: CommandStatus, error: str, only_from: Sequence[str] = ("queued", "sent")
+    ) -> None:
+        with self._sessions.begin() as session:
+            session.execute(
+                update(CommandRow)
+                .where(CommandRow.id.in_(ids), CommandRow.status.in_(only_from))
+                .values(status=status.value, error=error, finished_at=datetime.now(UTC))
+            )
+
+    # --- confirmations (called on the ingest writer thread, after commit) ------------
+
+    def on_changes(self, changes: list[Change]) -> None:
+        finished: list[tuple[Outcome, str]] = []
+        with self._cond:
+            for ch in changes:
+                state = ch.fields.get("state")
+                if state and state.get("cmd"):
+                    outcome = Outcome(
+                        ch.device,
+                        state["cmd"],
+                        command_status_for(state.get("error")),
+                        state,
+                        state.get("error"),
+                    )
+                    finished.append((outcome, ch.area))
+                    if outcome.command_id in self._watched:
+                        self._finished[outcome.command_id] = outcome
+            if finished:
+                self._cond.notify_all()
+        if any(ch.fields.get("online") is True for ch in changes):
+            self._wake.set()  # a device came back: deliver what waited for it now
+        for outcome, area in finished:
+            for listener in self._listeners:
+                listener(outcome, area)
+
+    # --- background: deliver queued commands, expire and time out --------------------
+
+    def _sweep_forever(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(0.2)
+            self._wake.clear()
+            try:
+                self.sweep()
+            except Exception:
+                log.exception("command sweep failed")
+
+    def sweep(self) -> None:
+        """Expire, time out, and deliver queued commands whose device is online again."""
+        now = datetime.now(UTC)
+        with self._sessions.begin() as session:
+            session.execute(
+                update(CommandRow)
+                .where(CommandRow.status == CommandStatus.QUEUED.value, CommandRow.expires_at < now)
+                .values(status=CommandStatus.EXPIRED.value, error="device stayed offline", finished_at=now)
+            )
+            session.execute(
+                update(CommandRow)
+                .where(CommandRow.status == CommandStatus.SENT.value, CommandRow.confirm_by < now)
+                .values(status=CommandStatus.TIMED_OUT.value, error="no confirmation", finished_at=now)
+            )
+            waiting = session.execute(
+                select(Area.code, CommandRow.device_id)
+                .join(Area, Area.id == CommandRow.area_id)
+                .join(Device, Device.id == CommandRow.device_pk)
+                .where(CommandRow.status == CommandStatus.QUEUED.value, Device.online.is_(True))
+                .distinct()
+            ).all()
+        for area_code, device_id in waiting:
+            self.deliver_queued(area_code, device_id)
+
+    def deliver_queued(self, area_code: str, device_id: str) -> int:
+        """Send what waited for a device that just came online, oldest first."""
+        now = datetime.now(UTC)
+        with self._sessions.begin() as session:
+            # The device must still be online: the event that woke us may be stale by now.
+            rows = session.scalars(
+                select(CommandRow)
+                .join(Area, Area.id == CommandRow.area_id)
+                .join(Device, Device.id == CommandRow.device_pk)
+                .where(
+                    Area.code == area_code,
+                    CommandRow.device_id == device_id,
+                    CommandRow.status == CommandStatus.QUEUED.value,
+                    CommandRow.expires_at >= now,
+                    Device.online.is_(True),
+                )
+                .order_by(CommandRow.created_at)
+            ).all()
+            for row in rows:
+                row.status, row.sent_at = CommandStatus.SENT.value, now
+                row.confirm_by = now + timedelta(seconds=30)
+        for row in rows:
+            self._send(
+                CommandOrder(
+                    area_code, device_id, build(row.action, row.params, row.id, _epoch_ms(row.expires_at))
+                )
+            )
+        if rows:
+            log.info("delivered %d queued command(s) to %s/%s", len(rows), area_code, device_id)
+        return len(rows)
