@@ -56,6 +56,8 @@ class Source:
     area: str
     device: str
     codec: str
+    # A retained message replayed by the broker says nothing about the device being alive now.
+    retained: bool = False
 
 
 @dataclass(frozen=True, slots=True)

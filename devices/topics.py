@@ -36,7 +36,7 @@ class DeviceTopic:
 
 def is_ident(value: str) -> bool:
     """True when ``value`` is a valid area code or device id."""
-    return bool(_IDENT.match(value))
+    return bool(_IDENT.fullmatch(value))
 
 
 def topic(area: str, device: str, channel: Channel) -> str:
@@ -62,10 +62,7 @@ def parse(name: str) -> DeviceTopic | None:
 
 def hub_subscriptions() -> list[str]:
     """Filters the hub subscribes to: everything devices publish, in every area."""
-    return [
-        f"{ROOT}/+/+/{c.value}"
-        for c in (Channel.STATE, Channel.STATUS, Channel.EVENT, Channel.INFO)
-    ]
+    return [f"{ROOT}/+/+/{c.value}" for c in (Channel.STATE, Channel.STATUS, Channel.EVENT, Channel.INFO)]
 
 
 def device_subscription(area: str, device: str) -> str:

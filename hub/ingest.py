@@ -11,6 +11,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -97,6 +98,8 @@ class Ingestor:
             if codec is None:
                 raise Rejected(RejectReason.BAD_TOPIC, "no codec claims this topic")
             inbound = codec.decode(msg.topic, msg.payload)
+            if msg.retain:
+                inbound = replace(inbound, source=replace(inbound.source, retained=True))
         except Rejected as rej:
             self._reject(msg.topic, rej)
             self._ack(msg.mid, msg.qos)

@@ -7,7 +7,7 @@ therefore single-threaded. Code that changes a device elsewhere calls ``forget``
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -22,6 +22,7 @@ from devices.messages import (
     InfoReport,
     Rejected,
     RejectReason,
+    Source,
     StateReport,
 )
 from devices.payloads import EVENTS_BY_KIND, Availability, Kind
@@ -68,6 +69,7 @@ class DeviceRef:
     status: str
     state_ts: int | None
     state_cmd: str | None = None
+    via: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +89,25 @@ class BatchResult:
     duplicates: int = 0
 
 
+@dataclass(slots=True)
+class _Batch:
+    """Everything one transaction accumulates before it is written."""
+
+    session: Session
+    now: datetime
+    result: BatchResult = field(default_factory=BatchResult)
+    updates: dict[int, dict[str, Any]] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    confirmations: list[dict[str, Any]] = field(default_factory=list)
+
+
 class RegistryStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._areas: dict[str, int] = {}
         self._devices: dict[tuple[str, str], DeviceRef] = {}
         self._forgotten: set[tuple[str, str]] = set()
+        self._gateway_online: dict[tuple[int, str], bool] = {}
         self._forget_lock = threading.Lock()
 
     def forget(self, area: str, device: str) -> None:
@@ -103,14 +118,14 @@ class RegistryStore:
     def apply(self, batch: list[Inbound]) -> BatchResult:
         """Apply a batch in one transaction; raises on database errors (nothing applied)."""
         self._drop_forgotten()
-        snapshot = {
-            k: DeviceRef(v.pk, v.area_id, v.kind, v.status, v.state_ts) for k, v in self._devices.items()
-        }
+        snapshot = {k: replace(v) for k, v in self._devices.items()}
+        gateways = dict(self._gateway_online)
         try:
             with Session(self._engine) as session, session.begin():
                 return self._apply(session, batch)
         except Exception:
-            self._devices = snapshot  # the transaction rolled back; so must the cache
+            # The transaction rolled back; so must the caches.
+            self._devices, self._gateway_online = snapshot, gateways
             raise
 
     def _drop_forgotten(self) -> None:
@@ -120,94 +135,94 @@ class RegistryStore:
             self._forgotten.clear()
 
     def _apply(self, session: Session, batch: list[Inbound]) -> BatchResult:
-        now = datetime.now(UTC)
-        result = BatchResult()
-        updates: dict[int, dict[str, Any]] = {}
-        events: list[dict[str, Any]] = []
-        confirmations: list[dict[str, Any]] = []
+        b = _Batch(session, datetime.now(UTC))
         for msg in batch:
             try:
-                change = self._one(session, msg, now, updates, events, confirmations)
+                change = self._one(b, msg)
             except Rejected as rej:
-                result.rejected.append((msg, rej))
+                b.result.rejected.append((msg, rej))
                 continue
             if change is None:
-                result.duplicates += 1
+                b.result.duplicates += 1
             else:
-                result.changes.append(change)
-        if updates:
-            session.execute(update(Device), [{"id": pk, **f} for pk, f in updates.items()])
-        if events:
-            session.execute(_insert_ignore(session, events))
-        if confirmations:
-            session.connection().execute(_CONFIRM, confirmations)
-        return result
+                b.result.changes.append(change)
+        if b.updates:
+            session.execute(update(Device), [{"id": pk, **f} for pk, f in b.updates.items()])
+        if b.events:
+            session.execute(_insert_ignore(session, b.events))
+        if b.confirmations:
+            session.connection().execute(_CONFIRM, b.confirmations)
+        return b.result
 
-    def _one(
-        self,
-        session: Session,
-        msg: Inbound,
-        now: datetime,
-        updates: dict[int, dict[str, Any]],
-        events: list[dict[str, Any]],
-        confirmations: list[dict[str, Any]],
-    ) -> Change | None:
+    def _one(self, b: _Batch, msg: Inbound) -> Change | None:
         src = msg.source
         if isinstance(msg, InfoReport):
-            return self._info(session, msg, now, updates)
-        ref = self._ref(session, src.area, src.device)
+            return self._info(b.session, msg, b.now, b.updates)
+        ref = self._ref(b.session, src.area, src.device)
         if ref.status in _CLOSED:
             raise Rejected(RejectReason.RETIRED, f"{src.area}/{src.device} is {ref.status}")
-        row = updates.setdefault(ref.pk, {})
-        row["last_seen"] = now
+        change: Change | None
         if isinstance(msg, AvailabilityReport):
-            online = msg.availability is Availability.ONLINE
-            row.update(online=online, availability_at=now)
-            if ref.kind == Kind.GATEWAY and not online:
-                self._gateway_down(session, ref, src.device, now, updates)
-            return Change(src.area, src.device, ref.kind, {"online": online})
-        if isinstance(msg, StateReport):
-            state = msg.state
-            if state.kind != ref.kind:
-                raise Rejected(RejectReason.KIND_MISMATCH, f"{ref.kind} reported {state.kind} state")
-            if ref.state_ts is not None and state.ts <= ref.state_ts:
-                # Two commands can be answered within one millisecond; only a state that
-                # echoes no new command is a replay (e.g. a retained state after a reconnect).
-                same_ms_new_cmd = state.ts == ref.state_ts and state.cmd not in (None, ref.state_cmd)
-                if state.ts == ref.state_ts and not same_ms_new_cmd:
+            change = self._availability(b, ref, msg)
+        elif isinstance(msg, StateReport):
+            change = self._state(b, ref, msg)
+        else:
+            change = self._event(b, ref, msg)
+        if not src.retained:  # only accepted, live traffic proves the device is alive
+            b.updates.setdefault(ref.pk, {})["last_seen"] = b.now
+        return change
+
+    def _availability(self, b: _Batch, ref: DeviceRef, msg: AvailabilityReport) -> Change:
+        src = msg.source
+        online = msg.availability is Availability.ONLINE
+        if ref.kind == Kind.GATEWAY:
+            self._gateway_online[(ref.area_id, src.device)] = online
+            if not online:
+                b.result.changes.extend(self._gateway_down(b.session, ref, src, b.now, b.updates))
+        elif online and ref.via and not self._gateway_is_online(b.session, ref.area_id, ref.via):
+            # A retained "online" replayed while the gateway carrying the device is down.
+            online = False
+        b.updates.setdefault(ref.pk, {}).update(online=online, availability_at=b.now)
+        return Change(src.area, src.device, ref.kind, {"online": online})
+
+    def _state(self, b: _Batch, ref: DeviceRef, msg: StateReport) -> Change | None:
+        src, state = msg.source, msg.state
+        if state.kind != ref.kind:
+            raise Rejected(RejectReason.KIND_MISMATCH, f"{ref.kind} reported {state.kind} state")
+        if ref.state_ts is not None and state.ts <= ref.state_ts:
+            # Two commands can be answered within one millisecond; only a state that
+            # echoes no new command is a replay (e.g. a retained state after a reconnect).
+            same_ms = state.ts == ref.state_ts
+            if not (same_ms and state.cmd not in (None, ref.state_cmd)):
+                if same_ms:
                     return None
-                if not same_ms_new_cmd:
-                    raise Rejected(RejectReason.STALE, f"state ts {state.ts} older than {ref.state_ts}")
-            ref.state_ts, ref.state_cmd = state.ts, state.cmd
-            data = state.model_dump(mode="json")
-            row.update(state=data, state_ts=state.ts)
-            if state.cmd is not None:
-                confirmations.append(
-                    {
-                        "b_id": state.cmd,
-                        "b_device": ref.pk,
-                        "b_status": command_status_for(state.error).value,
-                        "b_error": state.error,
-                        "b_state": data,
-                        "b_at": now,
-                    }
-                )
-            return Change(src.area, src.device, ref.kind, {"state": data})
-        assert isinstance(msg, EventReport)
-        ev = msg.event
-        if ev.type not in EVENTS_BY_KIND[Kind(ref.kind)]:
-            raise Rejected(RejectReason.WRONG_EVENT, f"a {ref.kind} cannot report {ev.type}")
-        if ev.type != "heartbeat":
-            events.append(
+                raise Rejected(RejectReason.STALE, f"state ts {state.ts} older than {ref.state_ts}")
+        ref.state_ts, ref.state_cmd = state.ts, state.cmd
+        data = state.model_dump(mode="json")
+        b.updates.setdefault(ref.pk, {}).update(state=data, state_ts=state.ts)
+        if state.cmd is not None:
+            b.confirmations.append(
                 {
-                    "device_pk": ref.pk,
-                    "type": ev.type,
-                    "ts": ev.ts,
-                    "data": ev.model_dump(mode="json"),
-                    "received_at": now,
+                    "b_id": state.cmd,
+                    "b_device": ref.pk,
+                    "b_status": command_status_for(state.error).value,
+                    "b_error": state.error,
+                    "b_state": data,
+                    "b_at": b.now,
                 }
             )
-        return Change(src.area, src.device, ref.kind, {"event": ev.model_dump(mode="json")})
+        return Change(src.area, src.device, ref.kind, {"state": data})
+
+    def _event(self, b: _Batch, ref: DeviceRef, msg: EventReport) -> Change:
+        src, ev = msg.source, msg.event
+        if ev.type not in EVENTS_BY_KIND[Kind(ref.kind)]:
+            raise Rejected(RejectReason.WRONG_EVENT, f"a {ref.kind} cannot report {ev.type}")
+        data = ev.model_dump(mode="json")
+        if ev.type != "heartbeat":
+            b.events.append(
+                {"device_pk": ref.pk, "type": ev.type, "ts": ev.ts, "data": data, "received_at": b.now}
+            )
+        return Change(src.area, src.device, ref.kind, {"event": data})
 
     def _info(
         self, session: Session, msg: InfoReport, now: datetime, updates: dict[int, dict[str, Any]]
@@ -239,13 +254,16 @@ class RegistryStore:
             session.add(device)
             session.flush()
             self._devices[(src.area, src.device)] = DeviceRef(
-                device.id, area_id, device.kind, device.status, None
+                device.id, area_id, device.kind, device.status, None, via=info.via
             )
             return Change(src.area, src.device, device.kind, {"status": device.status, **_jsonable(fields)})
         if ref.kind != info.kind:
             raise Rejected(RejectReason.KIND_MISMATCH, f"registered as {ref.kind}, announced {info.kind}")
         if ref.status in _CLOSED:
             raise Rejected(RejectReason.RETIRED, f"{src.area}/{src.device} is {ref.status}")
+        ref.via = info.via
+        if src.retained:
+            del fields["last_seen"]
         updates.setdefault(ref.pk, {}).update(fields)
         return Change(src.area, src.device, ref.kind, _jsonable(fields))
 
@@ -253,16 +271,29 @@ class RegistryStore:
         self,
         session: Session,
         gw: DeviceRef,
-        gw_id: str,
+        src: Source,
         now: datetime,
         updates: dict[int, dict[str, Any]],
-    ) -> None:
+    ) -> list[Change]:
         """Devices behind a gateway share its connection, so its Last Will speaks for them."""
-        pks = session.scalars(
-            select(Device.id).where(Device.area_id == gw.area_id, Device.via == gw_id)
+        rows = session.execute(
+            select(Device.id, Device.device_id, Device.kind).where(
+                Device.area_id == gw.area_id, Device.via == src.device
+            )
         ).all()
-        for pk in pks:
-            updates.setdefault(pk, {}).update(online=False, availability_at=now)
+        for row in rows:
+            updates.setdefault(row.id, {}).update(online=False, availability_at=now)
+        return [Change(src.area, row.device_id, row.kind, {"online": False}) for row in rows]
+
+    def _gateway_is_online(self, session: Session, area_id: int, gw_id: str) -> bool:
+        key = (area_id, gw_id)
+        if key not in self._gateway_online:
+            online = session.scalar(
+                select(Device.online).where(Device.area_id == area_id, Device.device_id == gw_id)
+            )
+            # An unregistered gateway is no evidence against the device: trust its own status.
+            self._gateway_online[key] = True if online is None else bool(online)
+        return self._gateway_online[key]
 
     def _area_id(self, session: Session, code: str) -> int:
         area_id = self._areas.get(code)
@@ -279,14 +310,14 @@ class RegistryStore:
             return ref
         area_id = self._area_id(session, area)
         row = session.execute(
-            select(Device.id, Device.kind, Device.status, Device.state_ts, Device.state).where(
+            select(Device.id, Device.kind, Device.status, Device.state_ts, Device.state, Device.via).where(
                 Device.area_id == area_id, Device.device_id == device
             )
         ).first()
         if row is None:
             raise Rejected(RejectReason.UNKNOWN_DEVICE, f"{area}/{device} has not announced itself")
         last_cmd = (row.state or {}).get("cmd")
-        ref = DeviceRef(row.id, area_id, row.kind, row.status, row.state_ts, last_cmd)
+        ref = DeviceRef(row.id, area_id, row.kind, row.status, row.state_ts, last_cmd, row.via)
         self._devices[(area, device)] = ref
         return ref
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
-from tests.conftest import SimArea
+from hub.broker import Broker
+from tests.conftest import HubHarness, SimArea
 
 
 def test_simulated_light_speaker_and_camera_reach_database_and_api(
@@ -53,3 +55,28 @@ def test_gateway_last_will_takes_its_devices_offline(sim_area_factory: Callable[
         return bool(page["total"] == 0)
 
     hub.wait(all_offline, what="every device behind the dead gateway offline")
+
+
+def test_retained_online_of_devices_behind_a_dead_gateway_is_not_believed(
+    sim_area_factory: Callable[..., SimArea], hub_factory: Callable[..., HubHarness], broker: Broker
+) -> None:
+    area = sim_area_factory(lights=2, streets=1, speakers=1, cameras=1, connections=1)
+    area.fleet.abort_gateway(0)
+    online = {"online": "true"}
+    devices_url = f"/api/v1/areas/{area.code}/devices"
+    area.hub.wait(
+        lambda: area.hub.http.get(devices_url, params=online).json()["total"] == 0, what="all offline"
+    )
+    area.hub.runtime.stop()
+    # A restarted hub (same database) is replayed every retained status, children's "online" included.
+    again = hub_factory(broker)
+
+    def replayed() -> bool:
+        seen = again.runtime.metrics.registry.get_sample_value(
+            "khu_mqtt_messages_in_total", {"channel": "status"}
+        )
+        return (seen or 0) >= 5
+
+    again.wait(replayed, what="retained statuses replayed")
+    time.sleep(0.3)
+    assert again.http.get(devices_url, params=online).json()["total"] == 0
