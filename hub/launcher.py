@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -58,11 +59,17 @@ def _wait_http(url: str, timeout: float) -> bool:
     return False
 
 
-def _online_count(base: str, area: str) -> int:
+def _online_count(base: str, area: str, password: str) -> int:
+    """Devices of the area the hub sees online, asked the way any API client would."""
+    form = urllib.parse.urlencode({"username": "admin", "password": password}).encode()
     try:
-        with urllib.request.urlopen(
-            f"{base}/api/v1/areas/{area}/devices?online=true&limit=1", timeout=2
-        ) as r:
+        with urllib.request.urlopen(f"{base}/api/v1/auth/token", data=form, timeout=2) as r:
+            token = json.load(r)["access_token"]
+        req = urllib.request.Request(
+            f"{base}/api/v1/areas/{area}/devices?online=true&limit=1",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        with urllib.request.urlopen(req, timeout=2) as r:
             return int(json.load(r)["total"])
     except OSError:
         return 0
@@ -105,8 +112,9 @@ def run_everything(settings: Settings, args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
+        expected = len(specs) + (0 if args.dedicated else args.connections)
         deadline = time.monotonic() + 15
-        while _online_count(base, args.area) < len(specs) and time.monotonic() < deadline:
+        while _online_count(base, args.area, password) < expected and time.monotonic() < deadline:
             time.sleep(0.2)
         _banner(
             settings,
@@ -114,8 +122,8 @@ def run_everything(settings: Settings, args: argparse.Namespace) -> int:
             args.area,
             password,
             secret_file,
-            _online_count(base, args.area),
-            len(specs),
+            _online_count(base, args.area, password),
+            expected,
         )
         return _supervise(children)
     finally:
@@ -142,14 +150,23 @@ def _banner(
 ) -> None:
     print(
         f"""
-  Khu hub is running
-  ------------------
-  Open:     {base}/docs            (interactive API)
-  Devices:  {base}/api/v1/areas/{area}/devices   ({online}/{total} simulated devices online)
-  Ready:    {base}/readyz
+  Khu hub is running: {online}/{total} simulated devices of area '{area}' online
+  ---------------------------------------------------------------------------
+  Open:     {base}/docs   (interactive API; "Authorize" with the login below)
   Log in:   user admin, password {password}
             (kept in {secret_file})
+  Ready:    {base}/readyz      Metrics: {base}/metrics
   Broker:   mqtt://127.0.0.1:{settings.mqtt_port}   data in {settings.state_dir}
+
+  Try it from another terminal:
+    TOKEN=$(curl -s -d username=admin -d password='{password}' {base}/api/v1/auth/token \\
+            | python3 -c 'import sys, json; print(json.load(sys.stdin)["access_token"])')
+    curl -s -H "Authorization: Bearer $TOKEN" {base}/api/v1/areas/{area}
+    curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
+         -d '{{"target": {{"zone_id": 1}}, "action": {{"type": "light.set", "level": 50}}}}' \\
+         {base}/api/v1/areas/{area}/commands
+    curl -s -H "Authorization: Bearer $TOKEN" {base}/api/v1/areas/{area}/audit
+
   Press Ctrl-C to stop everything.
 """,
         flush=True,
