@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from pathlib import Path
+
+from fastapi.testclient import TestClient
 
 from devices import topics
 from devices.codec import encode_report
 from devices.mqtt_client import LinkConfig, MqttLink
 from devices.payloads import DeviceInfo, Kind, LightState
+from hub.api.app import create_app
 from hub.areas import Registration
 from hub.broker import Broker
-from tests.conftest import HubHarness, make_area
+from hub.migrate import upgrade
+from hub.runtime import HubRuntime
+from tests.conftest import HubHarness, make_area, make_settings
 from tests.test_ingest import now_ms
 
 C = topics.Channel
@@ -73,3 +80,26 @@ def test_reports_sent_while_hub_is_down_are_delivered_when_it_returns(
     second = hub_factory(broker, mqtt_client_id=client_id)
     second.wait(lambda: _level(second, area_code) == 33, what="report queued while the hub was down")
     dev.stop()
+
+
+def test_hub_started_before_the_broker_connects_when_it_comes_up(tmp_path: Path) -> None:
+    broker = Broker(tmp_path / "late-broker")  # port chosen, process not started yet
+    settings = make_settings(tmp_path, broker)
+    upgrade(settings.db_url)
+    runtime = HubRuntime(settings)
+    http = TestClient(create_app(settings, runtime))
+    runtime.start()
+    try:
+        time.sleep(0.5)
+        assert not runtime.link.connected
+        assert http.get("/readyz").status_code == 503
+        assert http.get("/healthz").status_code == 200
+        broker.start()
+        deadline = time.monotonic() + 15
+        while not runtime.link.connected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert runtime.link.connected
+        assert http.get("/readyz").status_code == 200
+    finally:
+        runtime.stop()
+        broker.stop()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from devices.payloads import Ident, Percent
+from hub.api.schemas import UtcDateTime
 
 
 class Target(BaseModel):
@@ -104,7 +104,7 @@ class CommandPublic(BaseModel):
     error: str | None
     result_state: dict[str, Any] | None
     issued_by: int | None
-    created_at: datetime
-    sent_at: datetime | None
-    expires_at: datetime
-    finished_at: datetime | None
+    created_at: UtcDateTime
+    sent_at: UtcDateTime | None
+    expires_at: UtcDateTime
+    finished_at: UtcDateTime | None

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+from hub.models import as_utc
+
+# Every time the API returns is UTC with an explicit offset, whatever the database kept.
+UtcDateTime = Annotated[datetime, AfterValidator(as_utc)]
 
 
 class ORMModel(BaseModel):
@@ -57,8 +62,8 @@ class DevicePublic(ORMModel):
     capabilities: list[str]
     via: str | None
     online: bool
-    availability_at: datetime | None
-    last_seen: datetime | None
+    availability_at: UtcDateTime | None
+    last_seen: UtcDateTime | None
     state: dict[str, Any] | None
 
 
@@ -67,7 +72,7 @@ class DeviceEventPublic(ORMModel):
     type: str
     ts: int
     data: dict[str, Any]
-    received_at: datetime
+    received_at: UtcDateTime
 
 
 class UserPublic(ORMModel):

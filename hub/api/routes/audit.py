@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 
 from hub.api.deps import Admin, AreaDep, Controller, PagingDep, SessionDep
-from hub.api.schemas import Page
+from hub.api.schemas import Page, UtcDateTime
 from hub.models import AuditEntry
 
 router = APIRouter(tags=["audit"])
@@ -19,7 +17,7 @@ class AuditPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    at: datetime
+    at: UtcDateTime
     actor: str
     area_id: int | None
     action: str
