@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PATH:/usr/sbin"
 echo ">> ruff"
-.venv/bin/ruff check hub devices schedules tests bench
+.venv/bin/ruff check .
 echo ">> mypy"
 .venv/bin/mypy
 echo ">> pytest"
