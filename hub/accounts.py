@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from hub.models import Role, User
+from hub.models import AuthSession, Role, User
 
 _hasher = PasswordHasher()
 # Verified against when the user does not exist, so a failed login takes as long either way.
@@ -18,6 +18,10 @@ MIN_PASSWORD_LENGTH = 10
 
 class AccountError(ValueError):
     pass
+
+
+class UserExists(AccountError):
+    """The username is taken (the API answers 409, not 422)."""
 
 
 def hash_password(password: str) -> str:
@@ -31,6 +35,23 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def end_sessions(session: Session, user_id: int) -> None:
+    """Revoke every refresh token and phone session of a user (access tokens run out by themselves)."""
+    session.execute(delete(AuthSession).where(AuthSession.user_id == user_id))
+
+
+def reset_password(session: Session, user: User, password: str) -> None:
+    """Set a new password and log the user out everywhere, so an old session cannot outlive it."""
+    check_password(password)
+    user.password_hash = hash_password(password)
+    end_sessions(session, user.id)
+
+
 def create_user(
     session: Session,
     username: str,
@@ -40,12 +61,11 @@ def create_user(
     display_name: str = "",
 ) -> User:
     """Create a user; admins belong to no area, everyone else to exactly one."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+    check_password(password)
     if (role is Role.ADMIN) != (area_id is None):
         raise AccountError("an admin has no area; every other role needs one")
     if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise AccountError(f"user {username!r} already exists")
+        raise UserExists(f"user {username!r} already exists")
     user = User(
         username=username,
         password_hash=hash_password(password),

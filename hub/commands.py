@@ -79,6 +79,7 @@ class CommandService:
         user: User | None,
         wait_s: float,
         ttl_s: float,
+        source: str = "manual",
     ) -> tuple[str, list[Outcome]]:
         """Send one command to each target and wait up to ``wait_s`` for all confirmations."""
         now = datetime.now(UTC)
@@ -95,6 +96,7 @@ class CommandService:
                 action=action,
                 params=params,
                 issued_by=user.id if user else None,
+                source=source,
                 created_at=now,
                 expires_at=expires,
                 status=(CommandStatus.SENT if d.online else CommandStatus.QUEUED).value,
@@ -160,11 +162,32 @@ class CommandService:
         self, ids: list[str], status: CommandStatus, error: str, only_from: Sequence[str] = ("queued", "sent")
     ) -> None:
         with self._sessions.begin() as session:
-            session.execute(
-                update(CommandRow)
-                .where(CommandRow.id.in_(ids), CommandRow.status.in_(only_from))
-                .values(status=status.value, error=error, finished_at=datetime.now(UTC))
+            ended = self._end(
+                session, (CommandRow.id.in_(ids), CommandRow.status.in_(only_from)), status, error
             )
+        self._announce(ended)
+
+    def _end(
+        self, session: Session, where: tuple[Any, ...], status: CommandStatus, error: str
+    ) -> list[tuple[Outcome, str]]:
+        """Close matching commands; returns what closed, for the live listeners."""
+        rows = session.execute(
+            update(CommandRow)
+            .where(*where)
+            .values(status=status.value, error=error, finished_at=datetime.now(UTC))
+            .returning(CommandRow.id, CommandRow.device_id, CommandRow.area_id)
+        ).all()
+        if not rows:
+            return []
+        codes = dict(
+            session.execute(select(Area.id, Area.code).where(Area.id.in_({r.area_id for r in rows}))).all()
+        )
+        return [(Outcome(r.device_id, r.id, status, None, error), codes[r.area_id]) for r in rows]
+
+    def _announce(self, ended: list[tuple[Outcome, str]]) -> None:
+        for outcome, area in ended:
+            for listener in self._listeners:
+                listener(outcome, area)
 
     # --- confirmations (called on the ingest writer thread, after commit) ------------
 
@@ -188,9 +211,7 @@ class CommandService:
                 self._cond.notify_all()
         if any(ch.fields.get("online") is True for ch in changes):
             self._wake.set()  # a device came back: deliver what waited for it now
-        for outcome, area in finished:
-            for listener in self._listeners:
-                listener(outcome, area)
+        self._announce(finished)
 
     # --- background: deliver queued commands, expire and time out --------------------
 
@@ -207,15 +228,17 @@ class CommandService:
         """Expire, time out, and deliver queued commands whose device is online again."""
         now = datetime.now(UTC)
         with self._sessions.begin() as session:
-            session.execute(
-                update(CommandRow)
-                .where(CommandRow.status == CommandStatus.QUEUED.value, CommandRow.expires_at < now)
-                .values(status=CommandStatus.EXPIRED.value, error="device stayed offline", finished_at=now)
+            ended = self._end(
+                session,
+                (CommandRow.status == CommandStatus.QUEUED.value, CommandRow.expires_at < now),
+                CommandStatus.EXPIRED,
+                "device stayed offline",
             )
-            session.execute(
-                update(CommandRow)
-                .where(CommandRow.status == CommandStatus.SENT.value, CommandRow.confirm_by < now)
-                .values(status=CommandStatus.TIMED_OUT.value, error="no confirmation", finished_at=now)
+            ended += self._end(
+                session,
+                (CommandRow.status == CommandStatus.SENT.value, CommandRow.confirm_by < now),
+                CommandStatus.TIMED_OUT,
+                "no confirmation",
             )
             waiting = session.execute(
                 select(Area.code, CommandRow.device_id)
@@ -224,6 +247,7 @@ class CommandService:
                 .where(CommandRow.status == CommandStatus.QUEUED.value, Device.online.is_(True))
                 .distinct()
             ).all()
+        self._announce(ended)
         for area_code, device_id in waiting:
             self.deliver_queued(area_code, device_id)
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -168,6 +169,8 @@ class CommandRow(Base):
     error: Mapped[str | None] = mapped_column(String(200))
     result_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     issued_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # manual (a person), schedule (a timetable step) or restore (desired state re-applied)
+    source: Mapped[str] = mapped_column(String(16), default="manual", server_default="manual")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     confirm_by: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -217,4 +220,56 @@ class AuthSession(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LightingTimetableRow(Base):
+    """A lighting timetable for a zone or (zone_id NULL) a whole area; the source of truth for jobs."""
+
+    __tablename__ = "lighting_timetables"
+    __table_args__ = (Index("ix_lighting_timetables_area", "area_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id", ondelete="CASCADE"))
+    zone_id: Mapped[int | None] = mapped_column(ForeignKey("zones.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(120))
+    enabled: Mapped[bool] = mapped_column(default=True)
+    weekdays: Mapped[int] = mapped_column(default=0b1111111)  # bit 0 = Monday
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date)
+    misfire: Mapped[str] = mapped_column(String(16), default="run_late")
+    grace_s: Mapped[int] = mapped_column(default=300)
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    exceptions: Mapped[dict[str, list[dict[str, Any]]]] = mapped_column(JSON, default=dict)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class ScheduleRun(Base):
+    """One planned firing of a schedule and what became of it; the unique key forbids running twice."""
+
+    __tablename__ = "schedule_runs"
+    __table_args__ = (
+        UniqueConstraint("schedule_kind", "schedule_id", "planned_at", name="uq_schedule_runs_once"),
+        Index("ix_schedule_runs_area", "area_id", "planned_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    schedule_kind: Mapped[str] = mapped_column(String(16))
+    schedule_id: Mapped[int] = mapped_column()
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id", ondelete="CASCADE"))
+    planned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ran_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(String(400), default="")
+
+
+class SchedulerLease(Base):
+    """Which hub process may run the scheduler; a standby takes over when the lease lapses."""
+
+    __tablename__ = "scheduler_lease"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

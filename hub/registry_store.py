@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, bindparam, insert, select, update
+from sqlalchemy import Engine, Table, bindparam, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -43,7 +43,8 @@ _CONFIRM = (
     .where(
         _commands.c.id == bindparam("b_id"),
         _commands.c.device_pk == bindparam("b_device"),
-        _commands.c.status.in_(OPEN_COMMAND_STATUSES),
+        # Not IN (...): an expanding parameter cannot be used with executemany.
+        or_(*(_commands.c.status == s for s in OPEN_COMMAND_STATUSES)),
     )
     .values(
         status=bindparam("b_status"),

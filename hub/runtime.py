@@ -14,11 +14,13 @@ from devices.mqtt_client import LinkConfig, MqttLink
 from hub.commands import CommandService
 from hub.db import make_engine, make_sessionmaker
 from hub.ingest import Ingestor
+from hub.live import LiveHub
 from hub.login_limiter import LoginLimiter
 from hub.metrics import HubMetrics
 from hub.registry_store import RegistryStore
 from hub.security import TokenIssuer, load_secret
 from hub.settings import Settings
+from schedules.engine import ScheduleEngine
 
 log = logging.getLogger(__name__)
 
@@ -64,19 +66,33 @@ class HubRuntime:
         )
         self.ingestor.set_ack(self.link.ack)
         self.commands = CommandService(self.sessions, self.send)
+        # Live streams hear of a batch first, so a phone sees the new state before the
+        # confirmation of the command that caused it.
+        self.live = LiveHub()
+        self.ingestor.add_listener(self.live.on_changes)
         self.ingestor.add_listener(self.commands.on_changes)
+        self.commands.add_listener(self.live.on_outcome)
+        self.schedules = ScheduleEngine(
+            self.engine, self.sessions, self.commands, settings.scheduler_lease_s, settings.scheduler_renew_s
+        )
+        self.ingestor.add_listener(self.schedules.on_changes)
         self._stopped = False
 
     def start(self) -> None:
         self.ingestor.start()
         self.commands.start()
         self.link.start()
+        if self.settings.scheduler_enabled:
+            self.schedules.start()
 
     def stop(self) -> None:
         """Say goodbye on the hub's status topic (a clean disconnect suppresses the Will)."""
         if self._stopped:
             return
         self._stopped = True
+        if self.settings.scheduler_enabled:
+            self.schedules.stop()
+        self.live.stop()
         if self.link.connected:
             self.link.publish(Outbound(topics.HUB_STATUS_TOPIC, b"offline", qos=1, retain=True))
         self.link.stop()

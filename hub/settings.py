@@ -40,6 +40,14 @@ class Settings(BaseSettings):
         900, ge=1, le=7 * 86400, description="how long a command waits for an offline device"
     )
 
+    scheduler_enabled: bool = Field(True, description="run schedules (one hub at a time holds the lease)")
+    scheduler_lease_s: float = Field(
+        15, gt=0, description="a standby takes over this long after the holder died"
+    )
+    scheduler_renew_s: float = Field(
+        5, gt=0, description="how often the lease is renewed and jobs reconciled"
+    )
+
     default_timezone: str = "Asia/Ho_Chi_Minh"
     log_level: str = "INFO"
 

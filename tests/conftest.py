@@ -98,6 +98,9 @@ def make_settings(tmp: Path, broker: Broker, **overrides: Any) -> Settings:
         "state_dir": tmp,
         "mqtt_port": broker.port,
         "mqtt_client_id": f"khu-hub-test-{next(_area_seq)}-{os.getpid()}",
+        # Quick lease renewals so schedule edits apply and a standby takes over in tests' time.
+        "scheduler_renew_s": 0.2,
+        "scheduler_lease_s": 1.5,
     }
     return Settings(**(values | overrides))
 

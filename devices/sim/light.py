@@ -41,6 +41,13 @@ class SimLight(SimDevice[LightState]):
     def fault(self) -> LampFault | None:
         return self._fault
 
+    def power_cut(self, on: bool = True, level: int = 100) -> None:
+        """Lose the dim setting, as a luminaire does after a power cut (many restart at full)."""
+        self._scheduler.run_sync(lambda: self._reset(on, level))
+
+    def _reset(self, on: bool, level: int) -> None:
+        self._on, self._level = on, level
+
     def _snapshot(self, ts: int, cmd: str | None, error: str | None) -> LightState:
         lit = self._on and self._fault is None
         power = round(self.rated_w * self._level / 100, 1) if lit else 0.0

@@ -8,7 +8,20 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from hub.api.routes import areas, audit, auth, commands, devices, health
+from hub.api.routes import (
+    areas,
+    audit,
+    auth,
+    cameras,
+    commands,
+    devices,
+    health,
+    schedule,
+    stream,
+    timetables,
+    users,
+    zones,
+)
 from hub.runtime import HubRuntime
 from hub.settings import Settings, get_settings
 
@@ -34,7 +47,20 @@ def create_app(settings: Settings | None = None, runtime: HubRuntime | None = No
         lifespan=lifespan,
     )
     app.state.runtime = rt
-    for module in (health, auth, areas, devices, commands, audit):
+    for module in (
+        health,
+        auth,
+        users,
+        areas,
+        zones,
+        devices,
+        commands,
+        cameras,
+        timetables,
+        schedule,
+        audit,
+        stream,
+    ):
         app.include_router(module.router)
 
     @app.get("/metrics", include_in_schema=False)

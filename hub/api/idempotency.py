@@ -45,7 +45,7 @@ def once(
             return act().model_dump(mode="json")
         if prior.fingerprint != print_:
             raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_ENTITY,
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
                 "this Idempotency-Key was used for a different request; use a new key",
             ) from None
         if prior.response is None:

@@ -1,13 +1,17 @@
-"""Areas and their zones."""
+"""Areas: the commune admin creates and edits them; everyone reads their own."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException, status
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from hub.api.deps import AreaDep, CurrentUser, PagingDep, SessionDep
+from hub.api.deps import Admin, AreaDep, CurrentUser, PagingDep, RuntimeDep, SessionDep
+from hub.api.management_schemas import AreaCreate, AreaUpdate
 from hub.api.schemas import AreaPublic, AreaSummary, DeviceCounts, Page
+from hub.areas import AreaError, AreaExists, create_area, update_area
+from hub.audit import record
 from hub.models import Area, Device, DeviceStatus, Role
 
 router = APIRouter(prefix="/api/v1/areas", tags=["areas"])
@@ -49,3 +53,58 @@ def get_area(area: AreaDep, session: SessionDep) -> AreaSummary:
             c.online += n if online else 0
     base = AreaPublic.model_validate(area)
     return AreaSummary(**base.model_dump(), devices=counts)
+
+
+def _refused(exc: AreaError) -> HTTPException:
+    code = status.HTTP_409_CONFLICT if isinstance(exc, AreaExists) else status.HTTP_422_UNPROCESSABLE_CONTENT
+    return HTTPException(code, str(exc))
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses={409: {"description": "code taken"}})
+def create(body: AreaCreate, user: Admin, runtime: RuntimeDep, session: SessionDep) -> AreaPublic:
+    """A new area (commune admin); its heads are created next, under /users."""
+    tz = body.timezone or runtime.settings.default_timezone
+    try:
+        area = create_area(session, body.code, body.name, body.latitude, body.longitude, tz)
+        params = body.model_dump(exclude={"code"}) | {"timezone": tz}
+        record(session, user, area.id, "area.create", f"area:{area.code}", "created", params)
+        session.commit()
+    except AreaError as exc:
+        raise _refused(exc) from None
+    except IntegrityError:
+        # Two admins raced for the same code; the unique index decided.
+        session.rollback()
+        raise _refused(AreaExists(f"area {body.code!r} already exists")) from None
+    return AreaPublic(
+        code=area.code,
+        name=area.name,
+        latitude=area.latitude,
+        longitude=area.longitude,
+        timezone=area.timezone,
+        zones=[],
+    )
+
+
+@router.patch("/{code}")
+def update(
+    area: AreaDep, body: AreaUpdate, user: Admin, runtime: RuntimeDep, session: SessionDep
+) -> AreaPublic:
+    """Rename, move or change the time zone of an area (commune admin)."""
+    try:
+        changed = update_area(area, body.name, body.latitude, body.longitude, body.timezone)
+    except AreaError as exc:
+        raise _refused(exc) from None
+    record(
+        session,
+        user,
+        area.id,
+        "area.update",
+        f"area:{area.code}",
+        "updated" if changed else "unchanged",
+        changed,
+    )
+    session.commit()
+    if changed.keys() & {"latitude", "longitude", "timezone"}:
+        # Timetables run on the area's clock and sun times: let the scheduler re-plan them.
+        runtime.schedules.sync()
+    return AreaPublic.model_validate(area)

@@ -61,7 +61,7 @@ def create_command(
     targets = list(session.scalars(query.order_by(Device.device_id)))
     if not targets:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"{t.describe()} has no active {kind}; check the target and that the device was accepted",
         )
     params = _params(body.action)

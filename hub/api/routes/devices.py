@@ -1,16 +1,22 @@
-"""Devices of an area with their live state, and their event history."""
+"""Devices of an area with their live state and event history; accepting, naming and retiring them."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from devices.payloads import Kind
-from hub.api.deps import AreaDep, Controller, PagingDep, SessionDep
+from hub.api.deps import AreaDep, Controller, Manager, PagingDep, RuntimeDep, SessionDep
+from hub.api.management_schemas import DeviceAccept, DeviceUpdate
 from hub.api.schemas import DeviceEventPublic, DevicePublic, Page
-from hub.models import Area, Device, DeviceEventRow, DeviceStatus
+from hub.areas import DeviceStatusError, change_status
+from hub.audit import record
+from hub.live import DEVICE
+from hub.models import Area, Device, DeviceEventRow, DeviceStatus, User, Zone
+from hub.runtime import HubRuntime
 
 router = APIRouter(prefix="/api/v1/areas/{code}/devices", tags=["devices"])
 
@@ -74,3 +80,107 @@ def list_device_events(
         limit=paging.limit,
         offset=paging.offset,
     )
+
+
+def _check_zone(session: Session, area: Area, zone_id: int) -> None:
+    if session.scalar(select(Zone.id).where(Zone.id == zone_id, Zone.area_id == area.id)) is None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"zone_id {zone_id}: no such zone in area {area.code!r}"
+        )
+
+
+def _tell_phones(runtime: HubRuntime, area: Area, device: Device) -> None:
+    """Let open live streams show the new name, zone or status without a reload."""
+    fields = {"status": device.status, "name": device.name, "zone_id": device.zone_id}
+    runtime.live.publish(area.code, DEVICE, {"device_id": device.device_id, "kind": device.kind, **fields})
+
+
+@router.patch("/{device_id}")
+def update_device(
+    area: AreaDep,
+    device_id: str,
+    body: DeviceUpdate,
+    user: Controller,
+    runtime: RuntimeDep,
+    session: SessionDep,
+) -> DevicePublic:
+    """Rename a device or move it to another zone of the area (``zone_id: null``: out of any zone)."""
+    device = _device(session, area, device_id)
+    changed: dict[str, object] = {}
+    if body.name is not None and body.name != device.name:
+        device.name = changed["name"] = body.name
+    if "zone_id" in body.model_fields_set and body.zone_id != device.zone_id:
+        if body.zone_id is not None:
+            _check_zone(session, area, body.zone_id)
+        device.zone_id = changed["zone_id"] = body.zone_id
+    result = "updated" if changed else "unchanged"
+    record(session, user, area.id, "device.update", f"device:{device_id}", result, changed)
+    session.commit()
+    if changed:
+        _tell_phones(runtime, area, device)
+    return DevicePublic.model_validate(device)
+
+
+def _transition(
+    action: str,
+    area: Area,
+    device_id: str,
+    user: User,
+    runtime: HubRuntime,
+    session: Session,
+    body: DeviceAccept,
+) -> DevicePublic:
+    device = _device(session, area, device_id)
+    params: dict[str, object] = body.model_dump(exclude_unset=True)
+    if body.zone_id is not None:
+        _check_zone(session, area, body.zone_id)
+    try:
+        before = change_status(device, action)
+    except DeviceStatusError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    if body.name is not None:
+        device.name = body.name
+    if "zone_id" in body.model_fields_set:
+        device.zone_id = body.zone_id
+    result = f"{before.value} -> {device.status}"
+    record(session, user, area.id, f"device.{action}", f"device:{device_id}", result, params)
+    session.commit()
+    # After the commit: the ingest writer reloads the device on its next batch, and must
+    # read the new status, not the one still uncommitted.
+    runtime.store.forget(area.code, device_id)
+    _tell_phones(runtime, area, device)
+    return DevicePublic.model_validate(device)
+
+
+_WRONG_STATUS: dict[int | str, dict[str, Any]] = {
+    409: {"description": "the device's status does not allow this"}
+}
+
+
+@router.post("/{device_id}/accept", responses=_WRONG_STATUS)
+def accept(
+    area: AreaDep,
+    device_id: str,
+    user: Manager,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    body: DeviceAccept | None = None,
+) -> DevicePublic:
+    """A pending device becomes active (controllable), optionally named and put in a zone."""
+    return _transition("accept", area, device_id, user, runtime, session, body or DeviceAccept())
+
+
+@router.post("/{device_id}/reject", responses=_WRONG_STATUS)
+def reject(
+    area: AreaDep, device_id: str, user: Manager, runtime: RuntimeDep, session: SessionDep
+) -> DevicePublic:
+    """A pending device is refused; the hub ignores its reports from now on."""
+    return _transition("reject", area, device_id, user, runtime, session, DeviceAccept())
+
+
+@router.post("/{device_id}/retire", responses=_WRONG_STATUS)
+def retire(
+    area: AreaDep, device_id: str, user: Manager, runtime: RuntimeDep, session: SessionDep
+) -> DevicePublic:
+    """An active device is taken out of service; its reports are ignored from now on."""
+    return _transition("retire", area, device_id, user, runtime, session, DeviceAccept())

@@ -1,0 +1,95 @@
+"""What the schedules will do next (with real sunset times), what they did, and desired light states."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import func, select
+
+from hub.api.deps import AreaDep, Controller, PagingDep, SessionDep
+from hub.api.schedule_schemas import DesiredLightPublic, PreviewItem, ScheduleRunPublic
+from hub.api.schemas import Page
+from hub.models import LightingTimetableRow, ScheduleRun
+from schedules.desired import desired_lights, timetable_of
+from schedules.timetable import occurrences
+
+router = APIRouter(prefix="/api/v1/areas/{code}", tags=["schedules"])
+
+
+@router.get("/schedule/preview")
+def preview(
+    area: AreaDep,
+    user: Controller,
+    session: SessionDep,
+    hours: Annotated[int, Query(ge=1, le=24 * 14)] = 24,
+    zone_id: int | None = None,
+) -> list[PreviewItem]:
+    """Every step due in the next ``hours``, at that date's real sunrise/sunset, in local time."""
+    now = datetime.now(UTC)
+    query = select(LightingTimetableRow).where(
+        LightingTimetableRow.area_id == area.id, LightingTimetableRow.enabled.is_(True)
+    )
+    if zone_id is not None:
+        # A zone is lit by its own timetables and by the area-wide ones.
+        query = query.where(
+            (LightingTimetableRow.zone_id == zone_id) | LightingTimetableRow.zone_id.is_(None)
+        )
+    items: list[PreviewItem] = []
+    for row in session.scalars(query):
+        tt = timetable_of(row, area)
+        for occ in occurrences(tt, now, now + timedelta(hours=hours)):
+            act = occ.step.action
+            items.append(
+                PreviewItem(
+                    at=occ.at,
+                    local_time=occ.at.astimezone(tt.place.tz).isoformat(timespec="minutes"),
+                    kind="lighting",
+                    schedule_id=row.id,
+                    schedule_name=row.name,
+                    zone_id=row.zone_id,
+                    step=occ.step.describe(),
+                    action=("on" + (f" {act.level}%" if act.level is not None else "")) if act.on else "off",
+                    sun_event_at=occ.sun_at.isoformat(timespec="minutes") if occ.sun_at else None,
+                )
+            )
+    items.sort(key=lambda i: i.at)
+    return items
+
+
+@router.get("/schedule/runs")
+def runs(
+    area: AreaDep, user: Controller, session: SessionDep, paging: PagingDep, outcome: str | None = None
+) -> Page[ScheduleRunPublic]:
+    """Schedule firings, newest first; ``outcome=missed`` lists what the hub missed while down."""
+    query = select(ScheduleRun).where(ScheduleRun.area_id == area.id)
+    if outcome:
+        query = query.where(ScheduleRun.outcome == outcome)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(ScheduleRun.planned_at.desc()).limit(paging.limit).offset(paging.offset)
+    )
+    return Page(
+        items=[ScheduleRunPublic.model_validate(r) for r in rows],
+        total=total,
+        limit=paging.limit,
+        offset=paging.offset,
+    )
+
+
+@router.get("/lights/desired")
+def desired(area: AreaDep, user: Controller, session: SessionDep) -> list[DesiredLightPublic]:
+    """What each light should be doing now: the latest timetable step, or a manual order made since."""
+    wanted = desired_lights(session, area, datetime.now(UTC))
+    return [
+        DesiredLightPublic(
+            device_id=d.device_id,
+            on=d.on,
+            level=d.level,
+            source=d.source,
+            since=d.since,
+            timetable_id=d.timetable_id,
+        )
+        for d in sorted(wanted.values(), key=lambda d: d.device_id)
+    ]

@@ -1,0 +1,331 @@
+"""Runs APScheduler for the hub: jobs derived from the schedule tables, one active hub at a time.
+
+The tables are the source of truth. ``reconcile`` adds, replaces or removes jobs so that
+each enabled timetable has exactly one job (id ``lighting-<id>``) whose name carries the
+row's version; a job is only replaced when the row changed, so a firing missed while the
+hub was down is still seen (and run late or recorded as missed) after a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.command_factory import build
+from hub.commands import CommandService
+from hub.models import Area, Device, DeviceStatus, LightingTimetableRow, ScheduleRun, as_utc
+from hub.registry_store import Change
+from schedules import jobs
+from schedules.desired import desired_lights, timetable_of
+from schedules.lease import Lease
+from schedules.timetable import last_occurrence
+from schedules.trigger import TimetableTrigger
+
+log = logging.getLogger(__name__)
+LATE_AFTER = timedelta(seconds=2)
+
+
+def job_id(timetable_id: int) -> str:
+    return f"lighting-{timetable_id}"
+
+
+def _version(row: LightingTimetableRow, area: Area) -> str:
+    """Changes whenever the job's trigger would: the row, or where and in which zone the area is."""
+    place = f"{area.latitude:.5f},{area.longitude:.5f},{area.timezone}"
+    return f"lighting {row.id} v{as_utc(row.updated_at).isoformat()} {place}"
+
+
+class ScheduleEngine:
+    def __init__(
+        self,
+        db: Engine,
+        sessions: sessionmaker[Session],
+        commands: CommandService,
+        lease_ttl_s: float = 15,
+        renew_s: float = 5,
+    ) -> None:
+        self._db = db
+        self._sessions = sessions
+        self._commands = commands
+        self.lease = Lease(
+            sessions, f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}", lease_ttl_s
+        )
+        self._renew_s = renew_s
+        self._scheduler: BackgroundScheduler | None = None
+        self._stop = threading.Event()
+        self._poke = threading.Event()
+        self._restore: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+        self._reconciling = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="schedule-lease", daemon=True)
+        self.on_activated: Callable[[], None] | None = None
+
+    @property
+    def active(self) -> bool:
+        return self._scheduler is not None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._poke.set()
+        self._thread.join(10)
+        self._deactivate()
+        self.lease.release()
+
+    def sync(self) -> None:
+        """A schedule row changed: reconcile jobs now (the active hub also does so on every renewal)."""
+        if self.active:
+            with self._reconciling:
+                self.reconcile()
+        else:
+            self._poke.set()  # another process may hold the lease; it reconciles on renewal
+
+    def on_changes(self, changes: list[Change]) -> None:
+        """A light that comes back online gets its desired state re-applied."""
+        back = [(c.area, c.device) for c in changes if c.kind == "light" and c.fields.get("online") is True]
+        if back:
+            with self._lock:
+                self._restore.update(back)
+            self._poke.set()
+
+    # --- lease loop -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._tick()
+            except Exception:
+                log.exception("schedule engine tick failed")
+            self._poke.wait(self._renew_s)
+            self._poke.clear()
+
+    def _tick(self) -> None:
+        if not self.lease.try_acquire():
+            if self.active:
+                log.warning("scheduler lease lost to %s; going standby", self.lease.holder_now())
+                self._deactivate()
+            return
+        if not self.active:
+            self._activate()
+        with self._reconciling:
+            self.reconcile()
+        with self._lock:
+            pending, self._restore = self._restore, set()
+        for area_code, device_id in pending:
+            self.restore(area_code, device_id)
+
+    def _activate(self) -> None:
+        scheduler = BackgroundScheduler(
+            jobstores={"default": SQLAlchemyJobStore(engine=self._db, tablename="apscheduler_jobs")},
+            job_defaults={"coalesce": True, "max_instances": 1},
+            timezone=UTC,
+        )
+        scheduler.add_listener(self._job_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR)
+        jobs.set_active(self)
+        self._scheduler = scheduler
+        scheduler.start()
+        log.info("scheduler active in %s", self.lease.holder)
+        self.reconcile()
+        self.restore()
+        if self.on_activated is not None:
+            self.on_activated()
+
+    def _deactivate(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+            jobs.set_active(None)
+
+    # --- jobs from tables ----------------------------------------------------------------
+
+    def reconcile(self) -> None:
+        scheduler = self._scheduler
+        if scheduler is None:
+            return
+        with self._sessions() as session:
+            rows = session.execute(
+                select(LightingTimetableRow, Area).join(Area, Area.id == LightingTimetableRow.area_id)
+            ).all()
+        wanted: set[str] = set()
+        for row, area in rows:
+            if not row.enabled:
+                continue
+            jid = job_id(row.id)
+            wanted.add(jid)
+            existing = scheduler.get_job(jid)
+            if existing is not None and existing.name == _version(row, area):
+                continue
+            scheduler.add_job(
+                jobs.fire_lighting,
+                trigger=TimetableTrigger(timetable_of(row, area)),
+                args=[row.id],
+                id=jid,
+                name=_version(row, area),
+                replace_existing=True,
+                misfire_grace_time=row.grace_s if row.misfire == "run_late" else 1,
+            )
+        for job in scheduler.get_jobs():
+            if job.id.startswith("lighting-") and job.id not in wanted:
+                job.remove()
+
+    def next_run(self, timetable_id: int) -> datetime | None:
+        job = self._scheduler.get_job(job_id(timetable_id)) if self._scheduler else None
+        return job.next_run_time if job else None
+
+    # --- firing -----------------------------------------------------------------------
+
+    def fire_lighting(self, timetable_id: int) -> None:
+        now = datetime.now(UTC)
+        with self._sessions() as session:
+            found = session.execute(
+                select(LightingTimetableRow, Area)
+                .join(Area, Area.id == LightingTimetableRow.area_id)
+                .where(LightingTimetableRow.id == timetable_id)
+            ).first()
+            if found is None:
+                return
+            row, area = found
+            # APScheduler never fires early, so the due step is the latest one at or before now.
+            occ = last_occurrence(timetable_of(row, area), now)
+            query = select(Device).where(
+                Device.area_id == area.id, Device.kind == "light", Device.status == DeviceStatus.ACTIVE.value
+            )
+            if row.zone_id is not None:
+                query = query.where(Device.zone_id == row.zone_id)
+            targets = list(session.scalars(query))
+        if occ is None:
+            return
+        outcome = "late" if now - occ.at > LATE_AFTER else "done"
+        detail = f"{occ.step.describe()}: {'on' if occ.step.action.on else 'off'}"
+        if occ.step.action.level is not None:
+            detail += f" {occ.step.action.level}%"
+        if not self._record(row.id, area.id, occ.at, outcome, f"{detail} to {len(targets)} light(s)", now):
+            return  # this occurrence already ran: never twice
+        if targets:
+            params: dict[str, object] = {"on": occ.step.action.on}
+            if occ.step.action.level is not None:
+                params["level"] = occ.step.action.level
+            self._send(area, targets, params, "schedule")
+
+    def _record(
+        self,
+        schedule_id: int,
+        area_id: int,
+        planned: datetime,
+        outcome: str,
+        detail: str,
+        ran: datetime | None,
+    ) -> bool:
+        try:
+            with self._sessions.begin() as session:
+                session.add(
+                    ScheduleRun(
+                        schedule_kind="lighting",
+                        schedule_id=schedule_id,
+                        area_id=area_id,
+                        planned_at=planned,
+                        ran_at=ran,
+                        outcome=outcome,
+                        detail=detail[:400],
+                    )
+                )
+            return True
+        except IntegrityError:
+            return False
+
+    def _job_event(self, event: JobExecutionEvent) -> None:
+        try:
+            if not event.job_id.startswith("lighting-"):
+                return
+            tid = int(event.job_id.split("-", 1)[1])
+            with self._sessions() as session:
+                row = session.get(LightingTimetableRow, tid)
+            if row is None:
+                return
+            if event.code == EVENT_JOB_MISSED:
+                log.warning("lighting timetable %s missed its run at %s", tid, event.scheduled_run_time)
+                self._record(
+                    tid,
+                    row.area_id,
+                    event.scheduled_run_time,
+                    "missed",
+                    "the hub was not running within the grace window",
+                    None,
+                )
+            else:
+                log.error("lighting timetable %s failed: %s", tid, event.exception)
+        except Exception:
+            log.exception("could not record a job event")
+
+    def _send(self, area: Area, targets: list[Device], params: dict[str, object], source: str) -> None:
+        self._commands.issue(
+            area,
+            targets,
+            "light.set",
+            params,
+            lambda cid, exp: build("light.set", params, cid, exp),
+            None,
+            wait_s=0,
+            ttl_s=600,
+            source=source,
+        )
+
+    # --- desired state ------------------------------------------------------------------
+
+    def restore(self, area_code: str | None = None, device_id: str | None = None) -> int:
+        """Bring online lights whose reported state differs from their desired state back to it."""
+        sent = 0
+        now = datetime.now(UTC)
+        with self._sessions() as session:
+            query = select(Area)
+            if area_code is not None:
+                query = query.where(Area.code == area_code)
+            areas = list(session.scalars(query))
+            plans: list[tuple[Area, list[Device], dict[str, object]]] = []
+            for area in areas:
+                desired = desired_lights(session, area, now)
+                if device_id is not None:
+                    desired = {k: v for k, v in desired.items() if k == device_id}
+                if not desired:
+                    continue
+                lights = session.scalars(
+                    select(Device).where(
+                        Device.area_id == area.id,
+                        Device.device_id.in_(list(desired)),
+                        Device.online.is_(True),
+                    )
+                ).all()
+                groups: dict[tuple[bool, int | None], list[Device]] = {}
+                for light in lights:
+                    want = desired[light.device_id]
+                    state = light.state or {}
+                    if state.get("on") == want.on and (
+                        want.level is None or state.get("level") == want.level
+                    ):
+                        continue
+                    groups.setdefault((want.on, want.level), []).append(light)
+                for (on, level), devs in groups.items():
+                    params: dict[str, object] = {"on": on}
+                    if level is not None:
+                        params["level"] = level
+                    plans.append((area, devs, params))
+        for area, devs, params in plans:
+            self._send(area, devs, params, "restore")
+            sent += len(devs)
+        if sent:
+            log.info("re-applied desired state to %d light(s)", sent)
+        return sent
