@@ -86,9 +86,7 @@ class NativeCodec:
             return EventReport(source, _EVENT.validate_json(payload))
         except ValidationError as exc:
             kinds = {e["type"] for e in exc.errors()}
-            reason = (
-                RejectReason.MALFORMED_JSON if "json_invalid" in kinds else RejectReason.INVALID
-            )
+            reason = RejectReason.MALFORMED_JSON if "json_invalid" in kinds else RejectReason.INVALID
             raise Rejected(reason, _first_error(exc)) from None
 
     @staticmethod

@@ -157,9 +157,7 @@ class MqttLink:
                 client.publish(b.topic, b.payload, qos=b.qos, retain=b.retain)
             self.connects += 1
             self._connected.set()
-            log.info(
-                "connected %s to %s:%s", self.config.client_id, self.config.host, self.config.port
-            )
+            log.info("connected %s to %s:%s", self.config.client_id, self.config.host, self.config.port)
             if self._on_connected is not None:
                 self._on_connected()
         except Exception:
@@ -182,8 +180,6 @@ class MqttLink:
     def _message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
         try:
             if self._on_message is not None:
-                self._on_message(
-                    Received(msg.topic, bytes(msg.payload), bool(msg.retain), msg.qos, msg.mid)
-                )
+                self._on_message(Received(msg.topic, bytes(msg.payload), bool(msg.retain), msg.qos, msg.mid))
         except Exception:
             log.exception("error handling message on %s", msg.topic)

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from devices.payloads import Command, LightSet, SpeakerStop, SpeakerVolume
+from devices.payloads import Command, LightSet, SpeakerPlay, SpeakerStop, SpeakerVolume
 
 # action name -> (device kind it applies to, wire model)
 ACTIONS: dict[str, tuple[str, type[Command]]] = {
     "light.set": ("light", LightSet),
     "speaker.volume": ("speaker", SpeakerVolume),
     "speaker.stop": ("speaker", SpeakerStop),
+    "speaker.play": ("speaker", SpeakerPlay),
 }
 
 
 def build(action: str, params: dict[str, Any], command_id: str, exp_ms: int) -> Command:
     """The wire command for ``action`` with its id and expiry (epoch ms)."""
     _, model = ACTIONS[action]
-    return model(id=command_id, exp=exp_ms, **params)
+    # Through JSON, as a device would read it: stored params hold enums as their strings.
+    return model.model_validate_json(json.dumps({**params, "id": command_id, "exp": exp_ms}))

@@ -57,6 +57,8 @@ class Area(Base):
     latitude: Mapped[float] = mapped_column(Float)
     longitude: Mapped[float] = mapped_column(Float)
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Ho_Chi_Minh")
+    # espeak-ng voice for text announcements: vi (northern), vi-vn-x-central, vi-vn-x-south
+    tts_voice: Mapped[str] = mapped_column(String(32), default="vi", server_default="vi")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     zones: Mapped[list[Zone]] = relationship(back_populates="area", order_by="Zone.name")

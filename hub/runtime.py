@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -11,12 +12,20 @@ from devices import topics
 from devices.codec import Codec, NativeCodec
 from devices.messages import CommandOrder, Outbound
 from devices.mqtt_client import LinkConfig, MqttLink
+from devices.payloads import Priority
+from hub.broadcasts.announce import announce
+from hub.broadcasts.audio import AudioStore
+from hub.broadcasts.emergency import EmergencyService
+from hub.broadcasts.models import AudioAsset, BroadcastProgramme
+from hub.broadcasts.service import BroadcastService
 from hub.commands import CommandService
 from hub.db import make_engine, make_sessionmaker
 from hub.ingest import Ingestor
 from hub.live import LiveHub
 from hub.login_limiter import LoginLimiter
 from hub.metrics import HubMetrics
+from hub.models import Area
+from hub.notifications import CameraAlerts, NotificationMetrics, NotificationService
 from hub.registry_store import RegistryStore
 from hub.security import TokenIssuer, load_secret
 from hub.settings import Settings
@@ -31,7 +40,8 @@ class HubRuntime:
         self.engine: Engine = make_engine(settings.db_url)
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
         self.metrics = HubMetrics()
-        self.tokens = TokenIssuer(load_secret(settings))
+        secret = load_secret(settings)
+        self.tokens = TokenIssuer(secret)
         self.login_limiter = LoginLimiter(
             settings.login_failures_per_user, settings.login_failures_per_ip, settings.login_window_s
         )
@@ -76,11 +86,40 @@ class HubRuntime:
             self.engine, self.sessions, self.commands, settings.scheduler_lease_s, settings.scheduler_renew_s
         )
         self.ingestor.add_listener(self.schedules.on_changes)
+        notify_metrics = NotificationMetrics(self.metrics.registry)
+        self.notifications = NotificationService(settings, self.sessions, notify_metrics, secret)
+        self.camera_alerts = CameraAlerts(
+            self.sessions, self.notifications, notify_metrics, settings.camera_alert_debounce_s
+        )
+        self.ingestor.add_listener(self.camera_alerts.on_changes)
+        self.audio = AudioStore(
+            settings.state_dir / "audio",
+            settings.audio_max_bytes,
+            settings.audio_max_duration_s,
+            settings.audio_min_free_mb * 1024 * 1024,
+        )
+        self.broadcasts = BroadcastService(
+            self.sessions,
+            self.commands,
+            self.audio_url,
+            settings.broadcast_sync_lead_ms,
+            settings.broadcast_end_grace_s,
+        )
+        self.ingestor.add_listener(self.broadcasts.on_changes)
+        self.broadcasts.notifier = self.notifications.notify_residents
+        self.schedules.announcer = self._programme_announcement
+        self.schedules.on_missed = self._report_missed
+        self.emergency = EmergencyService(
+            self.sessions, self.audio, self.broadcasts, self.commands, self.schedules.restore
+        )
         self._stopped = False
 
     def start(self) -> None:
+        self.notifications.start()
+        self.camera_alerts.start()
         self.ingestor.start()
         self.commands.start()
+        self.broadcasts.start()
         self.link.start()
         if self.settings.scheduler_enabled:
             self.schedules.start()
@@ -96,9 +135,50 @@ class HubRuntime:
         if self.link.connected:
             self.link.publish(Outbound(topics.HUB_STATUS_TOPIC, b"offline", qos=1, retain=True))
         self.link.stop()
+        self.broadcasts.stop()
         self.commands.stop()
         self.ingestor.stop()
+        self.camera_alerts.stop()
+        self.notifications.stop()
         self.engine.dispose()
+
+    def _programme_announcement(self, programme: BroadcastProgramme, area: Area) -> None:
+        """A programme is due: the same path as an announcement sent from the phone."""
+        with self.sessions.begin() as session:
+            announce(
+                session,
+                self.audio,
+                self.broadcasts,
+                area,
+                title=programme.title,
+                text=programme.text,
+                audio_id=programme.audio_id,
+                zone_ids=programme.zone_ids,
+                priority=Priority(programme.priority),
+                not_before=None,
+                user=None,
+                source="programme",
+            )
+        self.broadcasts.wake()
+
+    def _report_missed(self, kind: str, area_id: int, name: str, planned: datetime) -> None:
+        """The area head hears of every broadcast missed while the hub was down (lights are re-applied)."""
+        if kind != "programme":
+            return
+        what = "Chương trình phát thanh"  # broadcast programme
+        when = planned.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        self.notifications.notify_staff(
+            area_id,
+            f"{what} bị lỡ: {name}",
+            f"Không chạy lúc {when} vì hệ thống ngừng hoạt động.",
+            Priority.PRIORITY,
+            ref=f"{kind}-missed",
+            kind="alert",
+        )
+
+    def audio_url(self, asset: AudioAsset) -> str:
+        """Where speakers fetch an announcement's audio."""
+        return f"{self.settings.base_url}/api/v1/audio/{asset.filename}"
 
     def send(self, order: CommandOrder) -> bool:
         """Encode a command with the device's codec and hand it to the broker."""

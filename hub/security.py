@@ -20,6 +20,7 @@ class TokenType(StrEnum):
     ACCESS = "access"
     REFRESH = "refresh"
     SESSION = "session"
+    CONFIRM = "confirm"  # a second, deliberate step for a drastic order (emergency mode)
 
 
 class TokenError(ValueError):

@@ -48,12 +48,49 @@ class Settings(BaseSettings):
         5, gt=0, description="how often the lease is renewed and jobs reconciled"
     )
 
+    broadcast_sync_lead_ms: int = Field(
+        500, ge=50, le=10_000, description="speakers of a broadcast all start this long after it is sent"
+    )
+    broadcast_end_grace_s: float = Field(
+        10, gt=0, description="after the audio's length, silence means no answer"
+    )
+    audio_max_bytes: int = Field(20_000_000, ge=1000, description="largest audio upload")
+    audio_max_duration_s: int = Field(900, ge=1, description="longest announcement")
+    audio_min_free_mb: int = Field(50, ge=0, description="refuse new audio below this much free disk")
+
     default_timezone: str = "Asia/Ho_Chi_Minh"
     log_level: str = "INFO"
 
     ingest_batch_max: int = Field(1000, ge=1, le=100_000)
     ingest_flush_ms: int = Field(0, ge=0, le=5000, description="linger for a fuller batch")
     ingest_queue_max: int = Field(50_000, ge=100)
+
+    notify_poll_s: float = Field(
+        1.0, gt=0, le=60, description="how often the delivery worker looks for retries that fell due"
+    )
+    notify_batch: int = Field(50, ge=1, le=1000, description="deliveries claimed per round")
+    notify_threads: int = Field(4, ge=1, le=32, description="deliveries sent at once")
+    notify_retry_base_s: float = Field(30, gt=0, description="first retry delay; doubles each attempt")
+    notify_retry_max_s: float = Field(3600, gt=0, description="longest delay between two attempts")
+    notify_max_attempts: int = Field(8, ge=1, le=100, description="attempts before a delivery fails")
+    notify_claim_s: float = Field(
+        300, gt=0, description="a delivery a crashed hub was sending is retried after this long"
+    )
+    notify_apprise_timeout_s: float = Field(15, gt=0, le=300)
+    push_vapid_private_key: SecretStr | None = Field(
+        None, description="VAPID private key (PEM or raw base64url); generated in state_dir if unset"
+    )
+    push_vapid_subject: str = Field(
+        "", description="VAPID contact (mailto: or https:); public_url when https, else a placeholder"
+    )
+    push_ttl_s: int = Field(86400, ge=0, le=28 * 86400, description="how long a push service keeps a message")
+    push_timeout_s: float = Field(10, gt=0, le=120)
+    push_allow_private_endpoints: bool = Field(
+        False, description="accept push endpoints on loopback or private addresses (tests, labs)"
+    )
+    camera_alert_debounce_s: float = Field(
+        120, ge=0, description="a camera offline this long alerts the head; shorter flaps do not"
+    )
 
     @property
     def db_url(self) -> str:

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from hub.broadcasts.models import EmergencyState
 from hub.models import (
     Area,
     CommandRow,
@@ -46,6 +47,11 @@ def timetable_of(row: LightingTimetableRow, area: Area) -> Timetable:
 
 def desired_lights(session: Session, area: Area, now: datetime) -> dict[str, Desired]:
     """Desired state of each active light that some timetable or manual order covers."""
+    emergency = session.scalar(
+        select(EmergencyState.started_at).where(
+            EmergencyState.area_id == area.id, EmergencyState.ended_at.is_(None)
+        )
+    )
     rows = session.scalars(
         select(LightingTimetableRow)
         .where(LightingTimetableRow.area_id == area.id, LightingTimetableRow.enabled.is_(True))
@@ -64,6 +70,9 @@ def desired_lights(session: Session, area: Area, now: datetime) -> dict[str, Des
     manual = _latest_manual(session, area)
     out: dict[str, Desired] = {}
     for pk, device_id, zone_id in lights:
+        if emergency is not None:  # emergency mode: every light at full until it ends
+            out[device_id] = Desired(device_id, True, 100, "emergency", as_utc(emergency))
+            continue
         step = latest.get(zone_id) or latest.get(None)  # a zone's own timetable comes first
         order = manual.get(pk)
         if order is not None and (step is None or as_utc(order.created_at) > step[0].at):

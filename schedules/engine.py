@@ -23,6 +23,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.broadcasts.emergency import active_emergency
+from hub.broadcasts.models import BroadcastProgramme
 from hub.command_factory import build
 from hub.commands import CommandService
 from hub.models import Area, Device, DeviceStatus, LightingTimetableRow, ScheduleRun, as_utc
@@ -30,6 +32,7 @@ from hub.registry_store import Change
 from schedules import jobs
 from schedules.desired import desired_lights, timetable_of
 from schedules.lease import Lease
+from schedules.programme_jobs import programme_due, reconcile_programmes
 from schedules.timetable import last_occurrence
 from schedules.trigger import TimetableTrigger
 
@@ -71,6 +74,9 @@ class ScheduleEngine:
         self._reconciling = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="schedule-lease", daemon=True)
         self.on_activated: Callable[[], None] | None = None
+        # Set by the runtime: queue a programme's announcement; tell the head what was missed.
+        self.announcer: Callable[[BroadcastProgramme, Area], object] | None = None
+        self.on_missed: Callable[[str, int, str, datetime], object] | None = None
 
     @property
     def active(self) -> bool:
@@ -178,13 +184,26 @@ class ScheduleEngine:
                 replace_existing=True,
                 misfire_grace_time=row.grace_s if row.misfire == "run_late" else 1,
             )
+        wanted |= reconcile_programmes(scheduler, self._sessions)
         for job in scheduler.get_jobs():
-            if job.id.startswith("lighting-") and job.id not in wanted:
+            if job.id.split("-", 1)[0] in ("lighting", "programme") and job.id not in wanted:
                 job.remove()
 
-    def next_run(self, timetable_id: int) -> datetime | None:
-        job = self._scheduler.get_job(job_id(timetable_id)) if self._scheduler else None
+    def next_run(self, timetable_id: int, kind: str = "lighting") -> datetime | None:
+        job = self._scheduler.get_job(f"{kind}-{timetable_id}") if self._scheduler else None
         return job.next_run_time if job else None
+
+    def fire_programme(self, programme_id: int) -> None:
+        """Queue the programme's announcement for the firing due now (once, even if retried)."""
+        now = datetime.now(UTC)
+        due = programme_due(self._sessions, programme_id, now)
+        if due is None or self.announcer is None:
+            return
+        programme, area, planned = due
+        outcome = "late" if now - planned > LATE_AFTER else "done"
+        if not self._record("programme", programme.id, area.id, planned, outcome, programme.title, now):
+            return
+        self.announcer(programme, area)
 
     # --- firing -----------------------------------------------------------------------
 
@@ -209,13 +228,17 @@ class ScheduleEngine:
             targets = list(session.scalars(query))
         if occ is None:
             return
-        outcome = "late" if now - occ.at > LATE_AFTER else "done"
+        with self._sessions() as session:
+            in_emergency = active_emergency(session, area.id) is not None
+        outcome = "suppressed" if in_emergency else "late" if now - occ.at > LATE_AFTER else "done"
         detail = f"{occ.step.describe()}: {'on' if occ.step.action.on else 'off'}"
         if occ.step.action.level is not None:
             detail += f" {occ.step.action.level}%"
-        if not self._record(row.id, area.id, occ.at, outcome, f"{detail} to {len(targets)} light(s)", now):
+        if not self._record(
+            "lighting", row.id, area.id, occ.at, outcome, f"{detail} to {len(targets)} light(s)", now
+        ):
             return  # this occurrence already ran: never twice
-        if targets:
+        if targets and not in_emergency:  # emergency mode holds the lights at full
             params: dict[str, object] = {"on": occ.step.action.on}
             if occ.step.action.level is not None:
                 params["level"] = occ.step.action.level
@@ -223,6 +246,7 @@ class ScheduleEngine:
 
     def _record(
         self,
+        kind: str,
         schedule_id: int,
         area_id: int,
         planned: datetime,
@@ -234,7 +258,7 @@ class ScheduleEngine:
             with self._sessions.begin() as session:
                 session.add(
                     ScheduleRun(
-                        schedule_kind="lighting",
+                        schedule_kind=kind,
                         schedule_id=schedule_id,
                         area_id=area_id,
                         planned_at=planned,
@@ -249,25 +273,30 @@ class ScheduleEngine:
 
     def _job_event(self, event: JobExecutionEvent) -> None:
         try:
-            if not event.job_id.startswith("lighting-"):
-                return
-            tid = int(event.job_id.split("-", 1)[1])
+            kind, _, raw_id = event.job_id.partition("-")
+            row: LightingTimetableRow | BroadcastProgramme | None = None
             with self._sessions() as session:
-                row = session.get(LightingTimetableRow, tid)
+                if kind == "lighting":
+                    row = session.get(LightingTimetableRow, int(raw_id))
+                elif kind == "programme":
+                    row = session.get(BroadcastProgramme, int(raw_id))
             if row is None:
                 return
-            if event.code == EVENT_JOB_MISSED:
-                log.warning("lighting timetable %s missed its run at %s", tid, event.scheduled_run_time)
-                self._record(
-                    tid,
-                    row.area_id,
-                    event.scheduled_run_time,
-                    "missed",
-                    "the hub was not running within the grace window",
-                    None,
-                )
-            else:
-                log.error("lighting timetable %s failed: %s", tid, event.exception)
+            if event.code != EVENT_JOB_MISSED:
+                log.error("%s %s failed: %s", kind, raw_id, event.exception)
+                return
+            log.warning("%s %s missed its run at %s", kind, raw_id, event.scheduled_run_time)
+            self._record(
+                kind,
+                int(raw_id),
+                row.area_id,
+                event.scheduled_run_time,
+                "missed",
+                "the hub was not running within the grace window",
+                None,
+            )
+            if self.on_missed is not None:
+                self.on_missed(kind, row.area_id, getattr(row, "name", raw_id), event.scheduled_run_time)
         except Exception:
             log.exception("could not record a job event")
 

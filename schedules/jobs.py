@@ -8,6 +8,8 @@ from typing import Protocol
 class Firing(Protocol):
     def fire_lighting(self, timetable_id: int) -> None: ...
 
+    def fire_programme(self, programme_id: int) -> None: ...
+
 
 _active: Firing | None = None
 
@@ -23,3 +25,10 @@ def fire_lighting(timetable_id: int) -> None:
     if _active is None:
         raise RuntimeError("no active schedule engine in this process")
     _active.fire_lighting(timetable_id)
+
+
+def fire_programme(programme_id: int) -> None:
+    """Queue the announcement of a broadcast programme that is due now."""
+    if _active is None:
+        raise RuntimeError("no active schedule engine in this process")
+    _active.fire_programme(programme_id)

@@ -6,6 +6,7 @@ bash scripts/setup.sh
 export PATH="$PATH:/usr/sbin"
 echo ">> ruff"
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 echo ">> mypy"
 .venv/bin/mypy
 echo ">> pytest"

@@ -24,10 +24,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from devices.payloads import Kind
+from devices.payloads import Kind, Priority
 from hub.accounts import create_user
 from hub.api.app import create_app
 from hub.areas import Registration, create_area, create_zone, preregister
+from hub.broadcasts.models import Announcement, AudioAsset
 from hub.broker import Broker
 from hub.migrate import upgrade
 from hub.models import Area, CommandRow, CommandStatus, Device, DeviceStatus, Role
@@ -112,6 +113,38 @@ class World:
         assert r.status_code == 201, r.text
         timetable_id: int = r.json()["id"]
         return timetable_id
+
+    def fresh_announcement(self) -> tuple[str, str]:
+        """A scheduled announcement of area A (rows written directly: area A has no speakers)."""
+        area_id = self.area_id(self.a)
+        stored = self.runtime.audio.render_tts("Kiểm tra quyền.", "vi")
+        ann_id = self.unique("ann")
+        with self.runtime.sessions.begin() as s:
+            s.add(
+                AudioAsset(
+                    id=stored.id,
+                    area_id=area_id,
+                    source="tts",
+                    filename=stored.filename,
+                    content_type=stored.content_type,
+                    size_bytes=stored.size_bytes,
+                    duration_ms=stored.duration_ms,
+                    sha256=stored.sha256,
+                )
+            )
+            s.flush()
+            s.add(
+                Announcement(
+                    id=ann_id,
+                    area_id=area_id,
+                    title="x",
+                    audio_id=stored.id,
+                    priority="normal",
+                    status="scheduled",
+                    not_before=datetime(2099, 1, 1, tzinfo=UTC),
+                )
+            )
+        return ann_id, stored.filename
 
     def login(self, role: str) -> dict[str, Any]:
         r = TestClient(self.app).post(
@@ -269,7 +302,142 @@ TABLE: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/areas/{code}/schedule/preview"): Case(controller(200)),
     ("GET", "/api/v1/areas/{code}/schedule/runs"): Case(controller(200)),
     ("GET", "/api/v1/areas/{code}/lights/desired"): Case(controller(200)),
+    ("POST", "/api/v1/areas/{code}/announcements"): Case(
+        controller(422), lambda w, r: Call(json={"title": "x", "text": "Không có loa."})
+    ),
+    ("GET", "/api/v1/areas/{code}/announcements"): Case(controller(200)),
+    ("GET", "/api/v1/areas/{code}/announcements/export"): Case(controller(200)),
+    ("GET", "/api/v1/areas/{code}/announcements/{announcement_id}"): Case(
+        controller(200), lambda w, r: Call({"announcement_id": w.fresh_announcement()[0]})
+    ),
+    ("POST", "/api/v1/areas/{code}/announcements/{announcement_id}/cancel"): Case(
+        controller(200), lambda w, r: Call({"announcement_id": w.fresh_announcement()[0]})
+    ),
+    # No file sent: an authorised caller gets past the checks to a 422.
+    ("POST", "/api/v1/areas/{code}/audio"): Case(controller(422)),
+    # Speakers fetch audio without logging in; the names are random.
+    ("GET", "/api/v1/audio/{filename}"): Case(
+        everyone(200, 200), lambda w, r: Call({"filename": w.fresh_announcement()[1]}, bearer=False)
+    ),
+    ("GET", "/api/v1/areas/{code}/emergency"): Case(controller(200)),
+    # The first step only answers with a confirmation token; nothing happens yet.
+    ("POST", "/api/v1/areas/{code}/emergency"): Case(
+        controller(202), lambda w, r: Call(json={"text": "Kiểm tra."})
+    ),
+    ("POST", "/api/v1/areas/{code}/emergency/end"): Case(controller(409)),
 }
+
+
+def _notification(w: World, role: str) -> Call:
+    """A residents' notification of area A (the broadcast API that makes them is elsewhere)."""
+    nid = w.runtime.notifications.notify_residents(
+        w.area_id(w.a), "Kiểm tra", "Kiểm tra quyền.", Priority.NORMAL
+    )
+    return Call({"notification_id": nid})
+
+
+def _as_admin(w: World, method: str, url: str, body: Any = None) -> Any:
+    r = TestClient(w.app).request(
+        method, url, json=body, headers={"Authorization": f"Bearer {w.tokens[ADMIN]}"}
+    )
+    assert r.status_code < 300, r.text
+    return r.json()
+
+
+def _invite(w: World, role: str) -> Call:
+    return Call({"invite_id": _as_admin(w, "POST", f"/api/v1/areas/{w.a}/invites", {})["id"]})
+
+
+def _register(w: World, role: str) -> Call:
+    code = _as_admin(w, "POST", f"/api/v1/areas/{w.a}/invites", {})["code"]
+    body = {"invite_code": code, "username": w.unique("moi."), "password": PASSWORD}
+    return Call(json=body, bearer=False)
+
+
+# A valid browser subscription on a public-looking push service (nothing is ever sent to it).
+_P256DH = "BEdwQ1jXVIryNePX-GlmcGrOY6EGp0I7tlyj_fQWUTXQRkRtyPtFwLfeZNowP0P63nZfnyVlRGrKJHaCHfZX0Us"
+_AUTH = "6V-UFmMWikCIk4Ssa8WZJQ"
+
+
+def _push(w: World, role: str) -> Call:
+    endpoint = f"https://push.example.net/{w.unique('sub')}"
+    return Call(json={"endpoint": endpoint, "keys": {"p256dh": _P256DH, "auth": _AUTH}})
+
+
+def _own_subscription(w: World, role: str) -> Call:
+    if role == ANON:
+        return Call({"subscription_id": 1})
+    r = TestClient(w.app).post(
+        "/api/v1/push/subscriptions",
+        json=_push(w, role).json,
+        headers={"Authorization": f"Bearer {w.tokens[role]}"},
+    )
+    assert r.status_code == 201, r.text
+    return Call({"subscription_id": r.json()["id"]})
+
+
+NOTIFICATION_ROWS: dict[tuple[str, str], Case] = {
+    ("GET", "/api/v1/areas/{code}/notifications"): Case(any_user(200)),
+    ("GET", "/api/v1/areas/{code}/notifications/stream"): Case(any_user(200), stream=True),
+    ("GET", "/api/v1/areas/{code}/notifications/{notification_id}"): Case(any_user(200), _notification),
+    ("GET", "/api/v1/areas/{code}/notifications/{notification_id}/deliveries"): Case(
+        controller(200), _notification
+    ),
+    ("GET", "/api/v1/areas/{code}/notification-channels"): Case(controller(200)),
+    ("PUT", "/api/v1/areas/{code}/notification-channels"): Case(
+        manager(200), lambda w, r: Call(json={"channels": []})
+    ),
+    ("GET", "/api/v1/areas/{code}/cameras/{device_id}/outages"): Case(
+        controller(200), lambda w, r: Call({"device_id": "cam-1"})
+    ),
+    ("POST", "/api/v1/areas/{code}/invites"): Case(manager(201), lambda w, r: Call(json={})),
+    ("GET", "/api/v1/areas/{code}/invites"): Case(manager(200)),
+    ("DELETE", "/api/v1/areas/{code}/invites/{invite_id}"): Case(manager(204), _invite),
+    # Anyone with an invite code may register; the code is the credential.
+    ("POST", "/api/v1/auth/register"): Case(everyone(201, 201), _register),
+    ("GET", "/api/v1/push/vapid-public-key"): Case(everyone(200, 200)),
+    ("POST", "/api/v1/push/subscriptions"): Case(everyone(201, 401), _push),
+    ("GET", "/api/v1/push/subscriptions"): Case(everyone(200, 401)),
+    ("DELETE", "/api/v1/push/subscriptions"): Case(
+        everyone(204, 401), lambda w, r: Call(json={"endpoint": "https://push.example.net/none"})
+    ),
+    ("DELETE", "/api/v1/push/subscriptions/{subscription_id}"): Case(everyone(204, 401), _own_subscription),
+    ("GET", "/api/v1/me/quiet-hours"): Case(everyone(200, 401)),
+    ("PUT", "/api/v1/me/quiet-hours"): Case(
+        everyone(200, 401), lambda w, r: Call(json={"start": "22:00", "end": "06:00"})
+    ),
+    ("DELETE", "/api/v1/me/quiet-hours"): Case(everyone(204, 401)),
+}
+
+
+def _programme(w: World, role: str) -> Call:
+    body = {
+        "name": w.unique("Bản tin "),
+        "title": "Bản tin",
+        "text": "Bản tin sáng.",
+        "recurrence": "daily",
+        "at": "06:00",
+        "enabled": False,
+    }
+    return Call(json=body)
+
+
+def _fresh_programme(w: World, role: str, **extra: Any) -> Call:
+    created = _as_admin(w, "POST", f"/api/v1/areas/{w.a}/programmes", _programme(w, ADMIN).json)
+    return Call({"programme_id": created["id"]}, **extra)
+
+
+PROGRAMME_ROWS: dict[tuple[str, str], Case] = {
+    ("GET", "/api/v1/areas/{code}/programmes"): Case(controller(200)),
+    ("POST", "/api/v1/areas/{code}/programmes"): Case(controller(201), _programme),
+    ("GET", "/api/v1/areas/{code}/programmes/{programme_id}"): Case(controller(200), _fresh_programme),
+    ("PATCH", "/api/v1/areas/{code}/programmes/{programme_id}"): Case(
+        controller(200), lambda w, r: _fresh_programme(w, r, json={"grace_s": 60})
+    ),
+    ("DELETE", "/api/v1/areas/{code}/programmes/{programme_id}"): Case(controller(204), _fresh_programme),
+}
+TABLE.update(NOTIFICATION_ROWS)
+TABLE.update(PROGRAMME_ROWS)
 
 
 # --- the hub they run against --------------------------------------------------------------

@@ -9,13 +9,21 @@ from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hub.api.routes import (
+    announcements,
     areas,
+    audio,
     audit,
     auth,
+    camera_outages,
     cameras,
     commands,
     devices,
+    emergency,
     health,
+    invites,
+    notifications,
+    programmes,
+    push,
     schedule,
     stream,
     timetables,
@@ -57,9 +65,17 @@ def create_app(settings: Settings | None = None, runtime: HubRuntime | None = No
         commands,
         cameras,
         timetables,
+        programmes,
         schedule,
+        announcements,
+        audio,
+        emergency,
         audit,
         stream,
+        notifications,
+        push,
+        invites,
+        camera_outages,
     ):
         app.include_router(module.router)
 

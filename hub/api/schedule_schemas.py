@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from devices.payloads import Priority
 from hub.api.schemas import UtcDateTime
 from schedules.convert import MisfirePolicy, StepSpec
 
@@ -101,3 +102,67 @@ class DesiredLightPublic(BaseModel):
     source: str
     since: UtcDateTime
     timetable_id: int | None
+
+
+Recurrence = Literal["once", "daily", "weekly", "monthly", "cron"]
+ClockTime = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$", description="local HH:MM")]
+
+
+class ProgrammeBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProgrammeCreate(ProgrammeBase):
+    name: Annotated[str, Field(min_length=1, max_length=120)]
+    title: Annotated[str, Field(min_length=1, max_length=200)]
+    text: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
+    audio_id: Annotated[str, Field(max_length=64)] | None = None
+    zone_ids: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1, max_length=100)] | None = None
+    priority: Priority = Priority.NORMAL
+    recurrence: Recurrence
+    at: ClockTime | None = None
+    on_date: date | None = Field(None, description="for recurrence=once")
+    weekdays: Annotated[list[Weekday], Field(min_length=1, max_length=7)] = list(range(7))
+    day_of_month: Annotated[int, Field(ge=1, le=31)] | None = None
+    cron: Annotated[str, Field(max_length=120)] | None = Field(None, description="5-field crontab, area time")
+    misfire: MisfirePolicy = "skip"
+    grace_s: Annotated[int, Field(ge=1, le=86_400)] = 120
+    enabled: bool = True
+
+
+class ProgrammeUpdate(ProgrammeBase):
+    name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
+    title: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    text: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
+    zone_ids: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1, max_length=100)] | None = None
+    priority: Priority | None = None
+    recurrence: Recurrence | None = None
+    at: ClockTime | None = None
+    on_date: date | None = None
+    weekdays: Annotated[list[Weekday], Field(min_length=1, max_length=7)] | None = None
+    day_of_month: Annotated[int, Field(ge=1, le=31)] | None = None
+    cron: Annotated[str, Field(max_length=120)] | None = None
+    misfire: MisfirePolicy | None = None
+    grace_s: Annotated[int, Field(ge=1, le=86_400)] | None = None
+    enabled: bool | None = None
+
+
+class ProgrammePublic(BaseModel):
+    id: int
+    name: str
+    title: str
+    text: str | None
+    audio_id: str | None
+    zone_ids: list[int] | None
+    priority: str
+    recurrence: str
+    at: str | None
+    on_date: date | None
+    weekdays: list[int]
+    day_of_month: int | None
+    cron: str | None
+    misfire: str
+    grace_s: int
+    enabled: bool
+    next_run: UtcDateTime | None
+    updated_at: UtcDateTime

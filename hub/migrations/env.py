@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from alembic import context
 
-import hub.models  # noqa: F401  (registers the tables)
+import hub.broadcasts.models
+import hub.models
+import hub.notifications.models  # noqa: F401  (registers the tables; one noqa covers the lines above)
 from hub.db import Base, make_engine
 from hub.settings import get_settings
 

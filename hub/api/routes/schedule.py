@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
 from sqlalchemy import func, select
@@ -11,8 +12,10 @@ from sqlalchemy import func, select
 from hub.api.deps import AreaDep, Controller, PagingDep, SessionDep
 from hub.api.schedule_schemas import DesiredLightPublic, PreviewItem, ScheduleRunPublic
 from hub.api.schemas import Page
+from hub.broadcasts.models import BroadcastProgramme
 from hub.models import LightingTimetableRow, ScheduleRun
 from schedules.desired import desired_lights, timetable_of
+from schedules.programmes import ProgrammeError, fire_times, trigger_for
 from schedules.timetable import occurrences
 
 router = APIRouter(prefix="/api/v1/areas/{code}", tags=["schedules"])
@@ -26,7 +29,7 @@ def preview(
     hours: Annotated[int, Query(ge=1, le=24 * 14)] = 24,
     zone_id: int | None = None,
 ) -> list[PreviewItem]:
-    """Every step due in the next ``hours``, at that date's real sunrise/sunset, in local time."""
+    """Every lighting step and broadcast due in the next ``hours``, with real sunrise/sunset, local time."""
     now = datetime.now(UTC)
     query = select(LightingTimetableRow).where(
         LightingTimetableRow.area_id == area.id, LightingTimetableRow.enabled.is_(True)
@@ -52,6 +55,31 @@ def preview(
                     step=occ.step.describe(),
                     action=("on" + (f" {act.level}%" if act.level is not None else "")) if act.on else "off",
                     sun_event_at=occ.sun_at.isoformat(timespec="minutes") if occ.sun_at else None,
+                )
+            )
+    programmes = session.scalars(
+        select(BroadcastProgramme).where(
+            BroadcastProgramme.area_id == area.id, BroadcastProgramme.enabled.is_(True)
+        )
+    )
+    for p in programmes:
+        if zone_id is not None and p.zone_ids is not None and zone_id not in p.zone_ids:
+            continue
+        try:
+            trigger = trigger_for(p, area.timezone)
+        except ProgrammeError:
+            continue  # shown as not schedulable by the programmes API
+        for at in fire_times(trigger, now, now + timedelta(hours=hours)):
+            items.append(
+                PreviewItem(
+                    at=at,
+                    local_time=at.astimezone(ZoneInfo(area.timezone)).isoformat(timespec="minutes"),
+                    kind="broadcast",
+                    schedule_id=p.id,
+                    schedule_name=p.name,
+                    zone_id=None,
+                    step=p.recurrence if p.recurrence != "cron" else f"cron {p.cron}",
+                    action=f"broadcast {p.title!r} ({p.priority})",
                 )
             )
     items.sort(key=lambda i: i.at)

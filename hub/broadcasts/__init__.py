@@ -1,0 +1,1 @@
+"""Announcements on the loudspeakers: audio, priority queueing, synchronised start, proof, emergency."""

@@ -1,0 +1,377 @@
+"""Plays announcements on the loudspeakers: priority order, synchronised start, per-speaker proof.
+
+Circular 39/2020/TT-BTTTT levels: a normal bulletin waits its turn, a priority one goes
+next, an emergency one interrupts whatever plays on its speakers and starts at once; what
+it interrupted is queued again (as a new announcement that ``resumes`` the old one).
+Every speaker of one announcement gets the same start time, slightly in the future, so
+neighbouring speakers do not echo.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from devices.payloads import Priority
+from hub.broadcasts.models import (
+    OPEN_ANNOUNCEMENT,
+    TERMINAL_DELIVERY,
+    Announcement,
+    AnnouncementStatus,
+    AudioAsset,
+    DeliveryStatus,
+    SpeakerDelivery,
+)
+from hub.command_factory import build
+from hub.commands import CommandService, Outcome
+from hub.models import Area, Device, DeviceStatus, as_utc
+from hub.registry_store import Change
+
+log = logging.getLogger(__name__)
+RANK = {Priority.NORMAL.value: 0, Priority.PRIORITY.value: 1, Priority.EMERGENCY.value: 2}
+_PLAYBACK = {p.value: p for p in DeliveryStatus}
+Notifier = Callable[[int, str, str, Priority, str | None, str | None], object]
+
+
+@dataclass(frozen=True, slots=True)
+class _Report:
+    area: str
+    device: str
+    state: dict[str, Any]
+
+
+class BroadcastService:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        commands: CommandService,
+        audio_url: Callable[[AudioAsset], str],
+        sync_lead_ms: int,
+        end_grace_s: float,
+    ) -> None:
+        self._sessions = sessions
+        self._commands = commands
+        self._audio_url = audio_url
+        self._lead = timedelta(milliseconds=sync_lead_ms)
+        self._grace = timedelta(seconds=end_grace_s)
+        self._reports: queue.Queue[_Report] = queue.Queue()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="broadcasts", daemon=True)
+        self.notifier: Notifier | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(5)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def on_changes(self, changes: list[Change]) -> None:
+        """Speaker reports (ingest writer thread): hand over, never do database work here."""
+        for ch in changes:
+            state = ch.fields.get("state")
+            if ch.kind == "speaker" and state and state.get("announcement"):
+                self._reports.put(_Report(ch.area, ch.device, state))
+        if not self._reports.empty():
+            self._wake.set()
+
+    def speakers_for(self, session: Session, area_id: int, zone_ids: list[int] | None) -> list[Device]:
+        query = select(Device).where(
+            Device.area_id == area_id, Device.kind == "speaker", Device.status == DeviceStatus.ACTIVE.value
+        )
+        if zone_ids is not None:
+            query = query.where(Device.zone_id.in_(zone_ids))
+        return list(session.scalars(query.order_by(Device.device_id)))
+
+    def cancel(self, area: Area, announcement_id: str) -> None:
+        """Withdraw a waiting announcement, or stop its speakers if it is playing."""
+        with self._sessions.begin() as session:
+            ann = session.get(Announcement, announcement_id)
+            if ann is None or ann.status not in [s.value for s in OPEN_ANNOUNCEMENT]:
+                return
+            playing = ann.status == AnnouncementStatus.PLAYING.value
+            ann.status, ann.finished_at = AnnouncementStatus.CANCELLED.value, datetime.now(UTC)
+            pks = self._busy_speakers(session, ann) if playing else set()
+            speakers = list(session.scalars(select(Device).where(Device.id.in_(pks)))) if pks else []
+            session.execute(
+                update(SpeakerDelivery)
+                .where(
+                    SpeakerDelivery.announcement_id == announcement_id,
+                    SpeakerDelivery.status.not_in([s.value for s in TERMINAL_DELIVERY]),
+                )
+                .values(status=DeliveryStatus.STOPPED.value, error="cancelled by the area head")
+            )
+        online = [d for d in speakers if d.online]
+        if online:
+            params: dict[str, object] = {"announcement": announcement_id}
+            self._commands.issue(
+                area,
+                online,
+                "speaker.stop",
+                params,
+                lambda cid, exp: build("speaker.stop", params, cid, exp),
+                None,
+                wait_s=0,
+                ttl_s=30,
+                source="broadcast",
+            )
+        self._wake.set()
+
+    # --- the worker -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(0.1)
+            self._wake.clear()
+            try:
+                self._apply_reports()
+                self.tick(datetime.now(UTC))
+            except Exception:
+                log.exception("broadcast tick failed")
+
+    def tick(self, now: datetime) -> None:
+        with self._sessions.begin() as session:
+            session.execute(
+                update(Announcement)
+                .where(
+                    Announcement.status == AnnouncementStatus.SCHEDULED.value, Announcement.not_before <= now
+                )
+                .values(status=AnnouncementStatus.QUEUED.value)
+            )
+            for ann in session.scalars(
+                select(Announcement).where(Announcement.status == AnnouncementStatus.PLAYING.value)
+            ):
+                self._maybe_finish(session, ann, now)
+            areas = set(
+                session.scalars(
+                    select(Announcement.area_id).where(Announcement.status == AnnouncementStatus.QUEUED.value)
+                )
+            )
+        for area_id in areas:
+            self._dispatch(area_id, now)
+
+    def _dispatch(self, area_id: int, now: datetime) -> None:
+        """Start every queued announcement whose speakers are free, best priority first."""
+        with self._sessions() as session:
+            area = session.get(Area, area_id)
+            queued = sorted(
+                session.scalars(
+                    select(Announcement).where(
+                        Announcement.area_id == area_id,
+                        Announcement.status == AnnouncementStatus.QUEUED.value,
+                    )
+                ),
+                key=lambda a: (-RANK[a.priority], as_utc(a.created_at)),
+            )
+            playing = list(
+                session.scalars(
+                    select(Announcement).where(
+                        Announcement.area_id == area_id,
+                        Announcement.status == AnnouncementStatus.PLAYING.value,
+                    )
+                )
+            )
+            busy = {pk: ann for ann in playing for pk in self._busy_speakers(session, ann)}
+            plans: list[tuple[Announcement, list[Device], list[Announcement]]] = []
+            claimed: set[int] = set()
+            for ann in queued:
+                speakers = self.speakers_for(session, area_id, ann.zone_ids)
+                pks = {d.id for d in speakers}
+                if ann.priority == Priority.EMERGENCY.value:
+                    pre_empted = {
+                        busy[pk].id: busy[pk] for pk in pks & busy.keys() if busy[pk].priority != "emergency"
+                    }
+                    if pks & {pk for pk, a in busy.items() if a.priority == "emergency"} or pks & claimed:
+                        claimed |= pks
+                        continue
+                    plans.append((ann, speakers, list(pre_empted.values())))
+                elif pks & (busy.keys() | claimed):
+                    claimed |= pks  # later, lower announcements must not overtake it on these speakers
+                    continue
+                else:
+                    plans.append((ann, speakers, []))
+                claimed |= pks
+        if area is None:
+            return
+        for ann, speakers, victims in plans:
+            for victim in victims:
+                self._interrupt(area, victim, by=ann)
+            self._start(area, ann, speakers, now)
+
+    def _busy_speakers(self, session: Session, ann: Announcement) -> set[int]:
+        rows = session.scalars(
+            select(SpeakerDelivery.device_pk).where(
+                SpeakerDelivery.announcement_id == ann.id,
+                SpeakerDelivery.status.not_in([s.value for s in TERMINAL_DELIVERY]),
+            )
+        )
+        return set(rows)
+
+    def _start(self, area: Area, ann: Announcement, speakers: list[Device], now: datetime) -> None:
+        start_at = datetime.now(UTC) + self._lead
+        with self._sessions() as session:
+            asset = session.get(AudioAsset, ann.audio_id)
+        assert asset is not None
+        online = [d for d in speakers if d.online]
+        params: dict[str, object] = {
+            "announcement": ann.id,
+            "url": self._audio_url(asset),
+            "priority": ann.priority,
+            "start_at": int(start_at.timestamp() * 1000),
+        }
+        outcomes: list[Outcome] = []
+        if online:
+            _, outcomes = self._commands.issue(
+                area,
+                online,
+                "speaker.play",
+                params,
+                lambda cid, exp: build("speaker.play", params, cid, exp),
+                None,
+                wait_s=0,
+                ttl_s=max(5.0, self._lead.total_seconds() * 4),
+                source="broadcast",
+            )
+        sent = {o.device_id: o for o in outcomes}
+        with self._sessions.begin() as session:
+            for d in speakers:
+                o = sent.get(d.device_id)
+                status = (
+                    DeliveryStatus.OFFLINE
+                    if o is None
+                    else (DeliveryStatus.SENT if o.status.value != "failed" else DeliveryStatus.FAILED)
+                )
+                session.add(
+                    SpeakerDelivery(
+                        announcement_id=ann.id,
+                        device_pk=d.id,
+                        device_id=d.device_id,
+                        status=status.value,
+                        command_id=o.command_id if o else None,
+                        error="speaker offline when the broadcast started" if o is None else o.error,
+                    )
+                )
+            session.execute(
+                update(Announcement)
+                .where(Announcement.id == ann.id)
+                .values(status=AnnouncementStatus.PLAYING.value, start_at=start_at)
+            )
+        log.info(
+            "announcement %s starts at %s on %d/%d speaker(s)", ann.id, start_at, len(online), len(speakers)
+        )
+        if self.notifier is not None and ann.notify and ann.resumes is None:
+            try:
+                self.notifier(
+                    area.id,
+                    ann.title,
+                    ann.text or ann.title,
+                    Priority(ann.priority),
+                    self._audio_url(asset),
+                    ann.id,
+                )
+            except Exception:
+                log.exception("could not notify residents of announcement %s", ann.id)
+
+    def _interrupt(self, area: Area, victim: Announcement, by: Announcement) -> None:
+        """Stop an announcement pre-empted by an emergency and queue it again to resume after."""
+        with self._sessions.begin() as session:
+            session.execute(
+                update(SpeakerDelivery)
+                .where(
+                    SpeakerDelivery.announcement_id == victim.id,
+                    SpeakerDelivery.status.not_in([s.value for s in TERMINAL_DELIVERY]),
+                )
+                .values(status=DeliveryStatus.INTERRUPTED.value, error=f"interrupted by emergency {by.id}")
+            )
+            session.execute(
+                update(Announcement)
+                .where(Announcement.id == victim.id)
+                .values(
+                    status=AnnouncementStatus.INTERRUPTED.value,
+                    finished_at=datetime.now(UTC),
+                    note=f"interrupted by emergency announcement {by.id}; queued again to resume",
+                )
+            )
+            session.add(
+                Announcement(
+                    id=uuid.uuid4().hex,
+                    area_id=victim.area_id,
+                    title=victim.title,
+                    text=victim.text,
+                    audio_id=victim.audio_id,
+                    priority=victim.priority,
+                    zone_ids=victim.zone_ids,
+                    status=AnnouncementStatus.QUEUED.value,
+                    source="resumed",
+                    not_before=datetime.now(UTC),
+                    resumes=victim.id,
+                    notify=False,
+                    created_by=victim.created_by,
+                    created_at=victim.created_at,  # keeps its place at the head of its priority
+                    note=f"resumes {victim.id} after the emergency",
+                )
+            )
+        log.warning("announcement %s interrupted by emergency %s; re-queued", victim.id, by.id)
+
+    def _maybe_finish(self, session: Session, ann: Announcement, now: datetime) -> None:
+        deliveries = list(
+            session.scalars(select(SpeakerDelivery).where(SpeakerDelivery.announcement_id == ann.id))
+        )
+        asset = session.get(AudioAsset, ann.audio_id)
+        duration = timedelta(milliseconds=asset.duration_ms if asset else 0)
+        deadline = as_utc(ann.start_at or now) + duration + self._grace
+        terminal = {s.value for s in TERMINAL_DELIVERY}
+        if now > deadline:
+            for d in deliveries:
+                if d.status not in terminal:
+                    d.status, d.error = DeliveryStatus.NO_ANSWER.value, "no end reported in time"
+        if all(d.status in terminal for d in deliveries):
+            played = any(d.status == DeliveryStatus.FINISHED.value for d in deliveries)
+            ann.status = (AnnouncementStatus.DONE if played else AnnouncementStatus.FAILED).value
+            ann.finished_at = now
+            self._wake.set()  # speakers are free: the next one may start
+
+    def _apply_reports(self) -> None:
+        reports: list[_Report] = []
+        while True:
+            try:
+                reports.append(self._reports.get_nowait())
+            except queue.Empty:
+                break
+        if not reports:
+            return
+        terminal = {s.value for s in TERMINAL_DELIVERY}
+        with self._sessions.begin() as session:
+            for r in reports:
+                status = _PLAYBACK.get(r.state.get("playback", ""))
+                if status is None:
+                    continue
+                row = session.scalar(
+                    select(SpeakerDelivery).where(
+                        SpeakerDelivery.announcement_id == r.state["announcement"],
+                        SpeakerDelivery.device_id == r.device,
+                    )
+                )
+                if row is None or (row.status in terminal and status.value not in terminal):
+                    continue  # unknown, or a late "playing" after the end
+                row.status = status.value
+                if r.state.get("started_at"):
+                    row.started_at = datetime.fromtimestamp(r.state["started_at"] / 1000, UTC)
+                if r.state.get("finished_at"):
+                    row.finished_at = datetime.fromtimestamp(r.state["finished_at"] / 1000, UTC)
+                if r.state.get("error"):
+                    row.error = str(r.state["error"])[:200]

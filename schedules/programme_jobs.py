@@ -1,0 +1,72 @@
+"""Broadcast programmes as APScheduler jobs (``programme-<id>``), derived from their table."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.broadcasts.models import BroadcastProgramme
+from hub.models import Area, as_utc
+from schedules import jobs
+from schedules.programmes import ProgrammeError, planned_time, trigger_for
+
+log = logging.getLogger(__name__)
+
+
+def _version(p: BroadcastProgramme, area: Area) -> str:
+    return f"programme {p.id} v{as_utc(p.updated_at).isoformat()} {area.timezone}"
+
+
+def reconcile_programmes(scheduler: Any, sessions: sessionmaker[Session]) -> set[str]:
+    """Add or replace the job of every enabled programme; returns the job ids that should exist."""
+    with sessions() as session:
+        rows = session.execute(
+            select(BroadcastProgramme, Area)
+            .join(Area, Area.id == BroadcastProgramme.area_id)
+            .where(BroadcastProgramme.enabled.is_(True))
+        ).all()
+    wanted: set[str] = set()
+    for p, area in rows:
+        jid = f"programme-{p.id}"
+        existing = scheduler.get_job(jid)
+        if existing is not None and existing.name == _version(p, area):
+            wanted.add(jid)
+            continue
+        try:
+            trigger = trigger_for(p, area.timezone)
+        except ProgrammeError as exc:
+            log.error("programme %s cannot be scheduled: %s", p.id, exc)
+            continue
+        wanted.add(jid)
+        scheduler.add_job(
+            jobs.fire_programme,
+            trigger=trigger,
+            args=[p.id],
+            id=jid,
+            name=_version(p, area),
+            replace_existing=True,
+            misfire_grace_time=p.grace_s if p.misfire == "run_late" else 1,
+        )
+    return wanted
+
+
+def programme_due(
+    sessions: sessionmaker[Session], programme_id: int, now: datetime
+) -> tuple[BroadcastProgramme, Area, datetime] | None:
+    """The programme, its area and the planned time of the firing due now."""
+    with sessions() as session:
+        found = session.execute(
+            select(BroadcastProgramme, Area)
+            .join(Area, Area.id == BroadcastProgramme.area_id)
+            .where(BroadcastProgramme.id == programme_id)
+        ).first()
+    if found is None:
+        return None
+    p, area = found
+    lookback = timedelta(seconds=p.grace_s + 60)
+    planned = planned_time(trigger_for(p, area.timezone), now, lookback) or now
+    return p, area, planned
