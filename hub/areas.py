@@ -82,6 +82,7 @@ def update_area(
     latitude: float | None = None,
     longitude: float | None = None,
     timezone: str | None = None,
+    tts_voice: str | None = None,
 ) -> dict[str, object]:
     """Change the given fields after validating them all; returns what changed."""
     lat = area.latitude if latitude is None else latitude
@@ -89,7 +90,13 @@ def update_area(
     check_position(lat, lon)
     if timezone is not None:
         check_timezone(timezone)
-    wanted = {"name": name, "latitude": latitude, "longitude": longitude, "timezone": timezone}
+    wanted = {
+        "name": name,
+        "latitude": latitude,
+        "longitude": longitude,
+        "timezone": timezone,
+        "tts_voice": tts_voice,
+    }
     changed: dict[str, object] = {k: v for k, v in wanted.items() if v is not None and getattr(area, k) != v}
     for key, value in changed.items():
         setattr(area, key, value)

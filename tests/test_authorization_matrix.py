@@ -436,6 +436,16 @@ PROGRAMME_ROWS: dict[tuple[str, str], Case] = {
     ),
     ("DELETE", "/api/v1/areas/{code}/programmes/{programme_id}"): Case(controller(204), _fresh_programme),
 }
+
+
+def _staff_alert(w: World, role: str) -> Call:
+    nid = w.runtime.notifications.notify_staff(w.area_id(w.a), "Camera", "Mất kết nối.", Priority.PRIORITY)
+    return Call({"notification_id": nid})
+
+
+NOTIFICATION_ROWS[("POST", "/api/v1/areas/{code}/notifications/{notification_id}/share")] = Case(
+    controller(201), _staff_alert
+)
 TABLE.update(NOTIFICATION_ROWS)
 TABLE.update(PROGRAMME_ROWS)
 

@@ -154,3 +154,34 @@ def test_uploads_are_validated_and_the_log_exports(sim_area_factory: Callable[..
     assert exported.headers["content-type"].startswith("text/csv")
     as_json = area.hub.http.get(f"/api/v1/areas/{area.code}/announcements/export", params={"format": "json"})
     assert {a["id"] for a in json.loads(as_json.text)} >= {ann["id"]}
+
+
+def test_resident_feed_gets_the_announcement_and_a_shared_alert(
+    sim_area_factory: Callable[..., SimArea],
+) -> None:
+    from devices.payloads import Priority
+    from hub.models import Role
+
+    area = sim_area_factory(lights=1, streets=1, speakers=1, speaker_zones=1, cameras=0, timings=SPEAK)
+    hub = area.hub
+    resident = hub.client_for("cu.dan", hub.add_user("cu.dan", Role.RESIDENT, area.code))
+    ann = post(area, title="Cắt nước", text="Sáng mai cắt nước từ 8 giờ đến 11 giờ.")
+    wait_status(area, ann["id"], "done")
+    feed = resident.get(f"/api/v1/areas/{area.code}/notifications").json()["items"]
+    assert [(n["title"], n["ref"]) for n in feed] == [("Cắt nước", ann["id"])]
+    assert feed[0]["audio_url"].endswith(".wav")
+
+    with hub.runtime.sessions() as s:
+        from hub.models import Area
+
+        area_id = s.query(Area.id).filter_by(code=area.code).scalar()
+    alert = hub.runtime.notifications.notify_staff(area_id, "Camera cổng mất kết nối", "…", Priority.PRIORITY)
+    assert all(
+        n["title"] != "Camera cổng mất kết nối"
+        for n in resident.get(f"/api/v1/areas/{area.code}/notifications").json()["items"]
+    )
+    shared = hub.http.post(f"/api/v1/areas/{area.code}/notifications/{alert}/share")
+    assert shared.status_code == 201, shared.text
+    titles = [n["title"] for n in resident.get(f"/api/v1/areas/{area.code}/notifications").json()["items"]]
+    assert "Camera cổng mất kết nối" in titles
+    assert resident.post(f"/api/v1/areas/{area.code}/notifications/{alert}/share").status_code == 403

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -71,6 +71,9 @@ class AreaUpdate(_Update):
     latitude: Latitude | None = None
     longitude: Longitude | None = None
     timezone: TimeZone | None = None
+    tts_voice: Literal["vi", "vi-vn-x-central", "vi-vn-x-south"] | None = Field(
+        None, description="voice that reads text announcements: northern, central or southern"
+    )
 
 
 class ZoneCreate(_Request):

@@ -44,6 +44,7 @@ class AreaPublic(ORMModel):
     latitude: float
     longitude: float
     timezone: str
+    tts_voice: str
     zones: list[ZonePublic]
 
 

@@ -81,6 +81,7 @@ def create(body: AreaCreate, user: Admin, runtime: RuntimeDep, session: SessionD
         latitude=area.latitude,
         longitude=area.longitude,
         timezone=area.timezone,
+        tts_voice=area.tts_voice,
         zones=[],
     )
 
@@ -91,7 +92,7 @@ def update(
 ) -> AreaPublic:
     """Rename, move or change the time zone of an area (commune admin)."""
     try:
-        changed = update_area(area, body.name, body.latitude, body.longitude, body.timezone)
+        changed = update_area(area, body.name, body.latitude, body.longitude, body.timezone, body.tts_voice)
     except AreaError as exc:
         raise _refused(exc) from None
     record(

@@ -9,6 +9,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
+from devices.payloads import Priority
 from hub.api.deps import AreaDep, Controller, CurrentUser, Manager, PagingDep, RuntimeDep, SessionDep
 from hub.api.notification_schemas import (
     ChannelPublic,
@@ -24,7 +25,7 @@ from hub.audit import record
 from hub.models import Area, User, utcnow
 from hub.notifications.apprise_channel import ChannelError, check_url
 from hub.notifications.feed import audiences_for, feed_for
-from hub.notifications.models import ChannelConfig, Delivery, DeliveryStatus, Notification
+from hub.notifications.models import Audience, ChannelConfig, Delivery, DeliveryStatus, Notification
 from hub.notifications.quiet_hours import QuietHours, QuietHoursError
 
 router = APIRouter(prefix="/api/v1/areas/{code}", tags=["notifications"])
@@ -89,6 +90,34 @@ def one(notification_id: int, area: AreaDep, user: CurrentUser, session: Session
     if n is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no notification {notification_id} in this area")
     return NotificationPublic.model_validate(n)
+
+
+@router.post("/notifications/{notification_id}/share", status_code=status.HTTP_201_CREATED)
+def share(
+    notification_id: int, area: AreaDep, user: Controller, session: SessionDep, runtime: RuntimeDep
+) -> NotificationPublic:
+    """Pass a staff alert (a camera outage, say) on to the area's residents."""
+    alert = session.scalar(
+        select(Notification).where(Notification.id == notification_id, Notification.area_id == area.id)
+    )
+    if alert is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no notification {notification_id} in this area")
+    if alert.audience != Audience.STAFF.value:
+        raise HTTPException(status.HTTP_409_CONFLICT, "residents already received this notification")
+    new_id = runtime.notifications.notify_residents(
+        area.id,
+        alert.title,
+        alert.body,
+        Priority(alert.priority),
+        alert.audio_url,
+        ref=f"shared:{alert.id}",
+        kind="alert",
+    )
+    record(session, user, area.id, "notification.share", f"notification:{alert.id}", f"shared as {new_id}")
+    session.commit()
+    shared = session.get(Notification, new_id)
+    assert shared is not None
+    return NotificationPublic.model_validate(shared)
 
 
 @router.get("/notifications/{notification_id}/deliveries")
