@@ -20,6 +20,7 @@ from hub.broker import Broker
 from hub.db import make_engine, make_sessionmaker
 from hub.demo import layout_from_args, register_demo_area, start_fleet
 from hub.launcher import run_everything
+from hub.logs import setup_logging
 from hub.migrate import upgrade
 from hub.models import Role
 from hub.settings import Settings, get_settings
@@ -28,10 +29,7 @@ log = logging.getLogger("khu")
 
 
 def _setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(settings.log_level, settings.log_json)
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:

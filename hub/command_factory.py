@@ -15,6 +15,9 @@ ACTIONS: dict[str, tuple[str, type[Command]]] = {
     "speaker.play": ("speaker", SpeakerPlay),
 }
 
+# wire model -> action name, e.g. LightSet -> "light.set" (for metrics and logs)
+ACTION_OF: dict[type[Command], str] = {model: name for name, (_, model) in ACTIONS.items()}
+
 
 def build(action: str, params: dict[str, Any], command_id: str, exp_ms: int) -> Command:
     """The wire command for ``action`` with its id and expiry (epoch ms)."""

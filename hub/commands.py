@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 # Builds the wire command for one device from its command id and expiry (epoch ms).
 CommandFactory = Callable[[str, int], Command]
 Send = Callable[[CommandOrder], bool]
+BACKGROUND_CONFIRM_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,9 @@ class CommandService:
         now = datetime.now(UTC)
         group = uuid.uuid4().hex
         expires = now + timedelta(seconds=ttl_s)
-        confirm_by = now + timedelta(seconds=wait_s)
+        # A caller that waits decides the timeout; fire-and-forget commands (schedules,
+        # broadcasts) get a fixed window before they count as timed out.
+        confirm_by = now + timedelta(seconds=wait_s if wait_s > 0 else BACKGROUND_CONFIRM_S)
         rows = [
             CommandRow(
                 id=uuid.uuid4().hex,
@@ -123,7 +126,7 @@ class CommandService:
             if failed:
                 self._finish(failed, CommandStatus.FAILED, "the hub could not queue it for the broker")
             self._wait(ids, wait_s)
-            return group, self._collect(rows)
+            return group, self._collect(rows, time_out_late=wait_s > 0)
         finally:
             with self._cond:
                 self._watched.difference_update(ids)
@@ -139,10 +142,10 @@ class CommandService:
                     return
                 self._cond.wait(left)
 
-    def _collect(self, rows: list[CommandRow]) -> list[Outcome]:
+    def _collect(self, rows: list[CommandRow], time_out_late: bool) -> list[Outcome]:
         with self._cond:
             done = {cid: self._finished[cid] for cid in (r.id for r in rows) if cid in self._finished}
-        late = [r.id for r in rows if r.id not in done and r.status == CommandStatus.SENT]
+        late = [r.id for r in rows if time_out_late and r.id not in done and r.status == CommandStatus.SENT]
         if late:
             self._finish(
                 late, CommandStatus.TIMED_OUT, "no confirmation within the wait", only_from=("sent",)
@@ -271,7 +274,7 @@ class CommandService:
             ).all()
             for row in rows:
                 row.status, row.sent_at = CommandStatus.SENT.value, now
-                row.confirm_by = now + timedelta(seconds=30)
+                row.confirm_by = now + timedelta(seconds=BACKGROUND_CONFIRM_S)
         for row in rows:
             self._send(
                 CommandOrder(

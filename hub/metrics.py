@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.models import Device, DeviceStatus
 
 
 class HubMetrics:
@@ -40,3 +49,72 @@ class HubMetrics:
                 if sample.name.endswith("_total"):
                     out[sample.labels["reason"]] = sample.value
         return out
+
+
+class CommandMetrics:
+    """Command outcomes and sent-to-confirmed latency, fed by the runtime's send and outcome hooks."""
+
+    _MAX_TRACKED = 200_000  # bounded: a command never answered must not leak memory
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.outcomes = Counter(
+            "khu_command_outcomes", "Commands by final status", ["action", "status"], registry=registry
+        )
+        self.latency = Histogram(
+            "khu_command_latency_seconds",
+            "From publishing a command to the device's confirming state",
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=registry,
+        )
+        self._sent: dict[str, tuple[float, str]] = {}
+        self._lock = threading.Lock()
+
+    def sent(self, command_id: str, action: str) -> None:
+        with self._lock:
+            if len(self._sent) >= self._MAX_TRACKED:
+                self._sent.pop(next(iter(self._sent)))
+            self._sent[command_id] = (time.monotonic(), action)
+
+    def finished(self, command_id: str, status: str) -> None:
+        with self._lock:
+            # A timed-out command may still be confirmed later: keep its start time until then.
+            started = (
+                self._sent.get(command_id) if status == "timed_out" else self._sent.pop(command_id, None)
+            )
+        action = started[1] if started else "unknown"
+        self.outcomes.labels(action, status).inc()
+        if started is not None and status == "confirmed":
+            self.latency.observe(time.monotonic() - started[0])
+
+
+class ScheduleMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.runs = Counter(
+            "khu_schedule_runs",
+            "Schedule firings by kind and outcome (done, late, missed, suppressed)",
+            ["kind", "outcome"],
+            registry=registry,
+        )
+
+
+class DevicesOnline:
+    """Devices online by kind, counted in the database when Prometheus scrapes."""
+
+    def __init__(self, sessions: sessionmaker[Session], registry: CollectorRegistry) -> None:
+        self._sessions = sessions
+        registry.register(self)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily("khu_devices_online", "Accepted devices online, by kind", labels=["kind"])
+        try:
+            with self._sessions() as session:
+                rows = session.execute(
+                    select(Device.kind, func.count())
+                    .where(Device.status == DeviceStatus.ACTIVE.value, Device.online.is_(True))
+                    .group_by(Device.kind)
+                ).all()
+        except Exception:
+            rows = []  # the database is away: /metrics still answers, /readyz tells the story
+        for kind, count in rows:
+            family.add_metric([kind], count)
+        yield family

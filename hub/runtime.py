@@ -18,12 +18,13 @@ from hub.broadcasts.audio import AudioStore
 from hub.broadcasts.emergency import EmergencyService
 from hub.broadcasts.models import AudioAsset, BroadcastProgramme
 from hub.broadcasts.service import BroadcastService
+from hub.command_factory import ACTION_OF
 from hub.commands import CommandService
 from hub.db import make_engine, make_sessionmaker
 from hub.ingest import Ingestor
 from hub.live import LiveHub
 from hub.login_limiter import LoginLimiter
-from hub.metrics import HubMetrics
+from hub.metrics import CommandMetrics, DevicesOnline, HubMetrics, ScheduleMetrics
 from hub.models import Area
 from hub.notifications import CameraAlerts, NotificationMetrics, NotificationService
 from hub.registry_store import RegistryStore
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 class HubRuntime:
     def __init__(self, settings: Settings, codecs: list[Codec] | None = None) -> None:
         self.settings = settings
-        self.engine: Engine = make_engine(settings.db_url)
+        self.engine: Engine = make_engine(settings.db_url, settings.db_busy_timeout_s)
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
         self.metrics = HubMetrics()
         secret = load_secret(settings)
@@ -82,10 +83,17 @@ class HubRuntime:
         self.ingestor.add_listener(self.live.on_changes)
         self.ingestor.add_listener(self.commands.on_changes)
         self.commands.add_listener(self.live.on_outcome)
+        self.command_metrics = CommandMetrics(self.metrics.registry)
+        self.commands.add_listener(
+            lambda o, _area: self.command_metrics.finished(o.command_id, o.status.value)
+        )
+        DevicesOnline(self.sessions, self.metrics.registry)
         self.schedules = ScheduleEngine(
             self.engine, self.sessions, self.commands, settings.scheduler_lease_s, settings.scheduler_renew_s
         )
         self.ingestor.add_listener(self.schedules.on_changes)
+        schedule_metrics = ScheduleMetrics(self.metrics.registry)
+        self.schedules.on_record = lambda kind, outcome: schedule_metrics.runs.labels(kind, outcome).inc()
         notify_metrics = NotificationMetrics(self.metrics.registry)
         self.notifications = NotificationService(settings, self.sessions, notify_metrics, secret)
         self.camera_alerts = CameraAlerts(
@@ -183,9 +191,20 @@ class HubRuntime:
     def send(self, order: CommandOrder) -> bool:
         """Encode a command with the device's codec and hand it to the broker."""
         codec = next(c for c in self.codecs if c.name == "native")
+        command = order.command
+        self.command_metrics.sent(command.id, ACTION_OF.get(type(command), command.action))
         ok = self.link.publish(codec.encode(order))
         if ok:
             self.metrics.messages_out.inc()
+        log.debug(
+            "command %s %s to %s/%s %s",
+            command.id,
+            command.action,
+            order.area,
+            order.device,
+            "published" if ok else "refused",
+            extra={"command_id": command.id, "area": order.area, "device": order.device},
+        )
         return ok
 
     def database_ok(self) -> bool:

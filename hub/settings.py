@@ -14,6 +14,7 @@ class Settings(BaseSettings):
 
     state_dir: Path = Field(Path("var"), description="runtime data: database, broker data, logs")
     database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite in state_dir")
+    db_busy_timeout_s: float = Field(15, gt=0, description="how long to wait for a busy database before 503")
 
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = Field(18830, ge=1, le=65535)
@@ -60,6 +61,7 @@ class Settings(BaseSettings):
 
     default_timezone: str = "Asia/Ho_Chi_Minh"
     log_level: str = "INFO"
+    log_json: bool = Field(False, description="one JSON object a log line, with command ids")
 
     ingest_batch_max: int = Field(1000, ge=1, le=100_000)
     ingest_flush_ms: int = Field(0, ge=0, le=5000, description="linger for a fuller batch")

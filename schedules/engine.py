@@ -77,6 +77,7 @@ class ScheduleEngine:
         # Set by the runtime: queue a programme's announcement; tell the head what was missed.
         self.announcer: Callable[[BroadcastProgramme, Area], object] | None = None
         self.on_missed: Callable[[str, int, str, datetime], object] | None = None
+        self.on_record: Callable[[str, str], object] | None = None  # (kind, outcome), for metrics
 
     @property
     def active(self) -> bool:
@@ -267,6 +268,8 @@ class ScheduleEngine:
                         detail=detail[:400],
                     )
                 )
+            if self.on_record is not None:
+                self.on_record(kind, outcome)
             return True
         except IntegrityError:
             return False

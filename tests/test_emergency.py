@@ -18,7 +18,7 @@ def test_emergency_on_and_off_restores_lights_speakers_and_schedules(
     area = sim_area_factory(lights=3, streets=1, speakers=2, speaker_zones=1, cameras=0, timings=SLOW_SPEECH)
     hub = area.hub
     hub.wait(lambda: hub.runtime.schedules.active, what="scheduler active")
-    create(hub, area.code, steps=[{"trigger": "clock", "at": clock_in(1), "on": True, "level": 30}])
+    create(hub, area.code, steps=[{"trigger": "clock", "at": clock_in(2), "on": True, "level": 30}])
     hub.wait(lambda: levels(area) == {(True, 30)}, what="timetable step applied")
     normal = post(area, text="Thông báo thường về lịch tiêm chủng.")
     wait_status(area, normal["id"], "playing")
@@ -40,7 +40,7 @@ def test_emergency_on_and_off_restores_lights_speakers_and_schedules(
     wait_status(area, alert_id, "playing", timeout=5)
     assert get(area, normal["id"])["status"] == "interrupted"
     # A timetable step during the emergency does not dim the lights.
-    create(hub, area.code, steps=[{"trigger": "clock", "at": clock_in(1), "on": True, "level": 60}])
+    create(hub, area.code, steps=[{"trigger": "clock", "at": clock_in(2), "on": True, "level": 60}])
     hub.wait(lambda: any(r["outcome"] == "suppressed" for r in runs(hub, area.code)), what="step suppressed")
     assert levels(area) == {(True, 100)}
     desired = hub.http.get(f"/api/v1/areas/{area.code}/lights/desired").json()

@@ -78,6 +78,7 @@ def test_admin_creates_and_edits_areas(hub: HubHarness, area_code: str) -> None:
         "name": "Tổ dân phố 5",
         "latitude": 21.03,
         "longitude": 105.85,
+        "tts_voice": "vi",
         "timezone": "Asia/Ho_Chi_Minh",
         "zones": [],
     }

@@ -146,7 +146,7 @@ def test_light_back_online_and_hub_restart_reapply_desired_state(
     area = sim_area_factory(lights=2, streets=1)
     hub = area.hub
     hub.wait(lambda: hub.runtime.schedules.active, what="scheduler active")
-    create(hub, area.code, steps=[{"trigger": "clock", "at": clock_in(1), "on": True, "level": 55}])
+    create(hub, area.code, steps=[{"trigger": "clock", "at": clock_in(2), "on": True, "level": 55}])
     hub.wait(lambda: levels(area) == {(True, 55)}, what="step applied")
     light_id = next(s.device_id for s in area.specs if s.kind == "light")
     light = area.fleet.light(light_id)
