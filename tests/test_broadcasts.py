@@ -7,6 +7,7 @@ import io
 import json
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from tests.conftest import SimArea, SimTimings
@@ -185,3 +186,15 @@ def test_resident_feed_gets_the_announcement_and_a_shared_alert(
     titles = [n["title"] for n in resident.get(f"/api/v1/areas/{area.code}/notifications").json()["items"]]
     assert "Camera cổng mất kết nối" in titles
     assert resident.post(f"/api/v1/areas/{area.code}/notifications/{alert}/share").status_code == 403
+
+
+def test_speaker_finishing_after_it_was_given_up_on_still_counts(
+    sim_area_factory: Callable[..., SimArea],
+) -> None:
+    long_play = SimTimings(action_delay_s=0.02, play_duration_s=2.5, heartbeat_s=5.0, motion_per_hour=0.0)
+    area = sim_area_factory(lights=1, streets=1, speakers=1, speaker_zones=1, cameras=0, timings=long_play)
+    area.hub.runtime.broadcasts.end_grace = timedelta(milliseconds=100)  # gives up before the speaker ends
+    ann = post(area, text="Ngắn.")
+    wait_status(area, ann["id"], "failed")
+    done = wait_status(area, ann["id"], "done")
+    assert done["coverage"]["percent"] == 100.0

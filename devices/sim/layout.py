@@ -44,7 +44,7 @@ class SimTimings:
     """How long simulated hardware takes; tests shrink these, demos keep them lifelike."""
 
     action_delay_s: float = 0.3
-    play_duration_s: float = 20.0
+    play_duration_s: float = 6.0
     heartbeat_s: float = 30.0
     motion_per_hour: float = 6.0
     motion_hold_s: float = 10.0

@@ -62,7 +62,7 @@ class BroadcastService:
         self._commands = commands
         self._audio_url = audio_url
         self._lead = timedelta(milliseconds=sync_lead_ms)
-        self._grace = timedelta(seconds=end_grace_s)
+        self.end_grace = timedelta(seconds=end_grace_s)
         self._reports: queue.Queue[_Report] = queue.Queue()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -333,7 +333,7 @@ class BroadcastService:
         )
         asset = session.get(AudioAsset, ann.audio_id)
         duration = timedelta(milliseconds=asset.duration_ms if asset else 0)
-        deadline = as_utc(ann.start_at or now) + duration + self._grace
+        deadline = as_utc(ann.start_at or now) + duration + self.end_grace
         terminal = {s.value for s in TERMINAL_DELIVERY}
         if now > deadline:
             for d in deliveries:
@@ -369,6 +369,16 @@ class BroadcastService:
                 if row is None or (row.status in terminal and status.value not in terminal):
                     continue  # unknown, or a late "playing" after the end
                 row.status = status.value
+                if status is DeliveryStatus.FINISHED:
+                    # A speaker that was given up on as silent finished after all: it counts.
+                    session.execute(
+                        update(Announcement)
+                        .where(
+                            Announcement.id == row.announcement_id,
+                            Announcement.status == AnnouncementStatus.FAILED.value,
+                        )
+                        .values(status=AnnouncementStatus.DONE.value)
+                    )
                 if r.state.get("started_at"):
                     row.started_at = datetime.fromtimestamp(r.state["started_at"] / 1000, UTC)
                 if r.state.get("finished_at"):
