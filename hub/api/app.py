@@ -34,6 +34,7 @@ from hub.api.routes import (
     stream,
     timetables,
     users,
+    web,
     zones,
 )
 from hub.runtime import HubRuntime
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None, runtime: HubRuntime | None = No
         push,
         invites,
         camera_outages,
+        web,  # last: the API's routes win
     ):
         app.include_router(module.router)
 

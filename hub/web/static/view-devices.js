@@ -1,0 +1,72 @@
+// New devices that announced themselves: accept (name, zone) or reject.
+import { api } from "./api.js";
+import { h, mount } from "./dom.js";
+import { ago } from "./format.js";
+import { t } from "./i18n.js";
+import { confirmBox, empty, fail, field, pageHead, toast } from "./ui.js";
+
+export function render(root, { store, me }) {
+  const list = h("div");
+  mount(root, pageHead(t("devices.title"), t("devices.subtitle")), list);
+  const canManage = me.role === "admin" || me.role === "head";
+
+  function draw() {
+    const pending = store.pendingDevices();
+    if (!pending.length) {
+      mount(list, h("div", { class: "card" }, empty(t("devices.none"))));
+      return;
+    }
+    // Keep cards someone is filling in; add new ones, drop the ones handled.
+    const ids = new Set(pending.map((d) => d.device_id));
+    for (const card of [...list.querySelectorAll("[data-pending-device]")]) if (!ids.has(card.dataset.pendingDevice)) card.remove();
+    for (const child of [...list.children]) if (!child.dataset.pendingDevice) child.remove();
+    for (const d of pending) {
+      if (!list.querySelector(`[data-pending-device="${CSS.escape(d.device_id)}"]`)) list.append(card(d));
+    }
+  }
+
+  function card(d) {
+    const name = h("input", { type: "text", maxLength: 120, value: d.name || d.device_id });
+    const zone = h("select", {},
+      h("option", { value: "", text: t("devices.no_zone") }),
+      store.zones().map((z) => h("option", { value: String(z.id), text: z.name, selected: z.id === d.zone_id })));
+    const accept = h("button", { class: "btn btn-primary", type: "button", text: t("devices.accept"), disabled: !canManage, dataset: { action: "accept" } });
+    const reject = h("button", { class: "btn btn-danger-outline", type: "button", text: t("devices.reject"), disabled: !canManage });
+    accept.addEventListener("click", async () => {
+      accept.disabled = true;
+      const json = { name: name.value.trim() || d.device_id };
+      if (zone.value) json.zone_id = Number(zone.value);
+      try {
+        await api(`${store.base}/devices/${encodeURIComponent(d.device_id)}/accept`, { method: "POST", json });
+        toast(t("devices.accepted", { name: json.name }), "ok");
+        store.reloadSoon();
+      } catch (err) {
+        fail(err);
+        accept.disabled = false;
+      }
+    });
+    reject.addEventListener("click", async () => {
+      if (!(await confirmBox({ title: t("devices.reject_title"), message: t("devices.reject_explain", { id: d.device_id }), confirm: t("devices.reject"), danger: true }))) return;
+      try {
+        await api(`${store.base}/devices/${encodeURIComponent(d.device_id)}/reject`, { method: "POST" });
+        store.reloadSoon();
+      } catch (err) {
+        fail(err);
+      }
+    });
+    return h("section", { class: "card", dataset: { pendingDevice: d.device_id } },
+      h("div", { class: "card-head" },
+        h("div", {}, h("h2", { text: d.device_id }),
+          h("p", { class: "muted small", text: [t(`kind.${d.kind}`), d.model, d.firmware].filter(Boolean).join(" · ") })),
+        h("span", { class: `pill ${d.online ? "ok" : ""}`, text: d.online ? t("cameras.online") : t("light.offline") })),
+      d.last_seen ? h("p", { class: "muted small", style: { marginBottom: "10px" }, text: t("devices.seen", { ago: ago(d.last_seen) }) }) : null,
+      field(t("devices.name"), name),
+      field(t("devices.zone"), zone),
+      canManage ? null : h("p", { class: "muted small", text: t("devices.head_only") }),
+      h("div", { class: "grid2" }, reject, accept));
+  }
+
+  draw();
+  const off = store.on("devices", () => draw());
+  return off;
+}
