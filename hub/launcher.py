@@ -152,7 +152,8 @@ def _banner(
         f"""
   Khu hub is running: {online}/{total} simulated devices of area '{area}' online
   ---------------------------------------------------------------------------
-  Open:     {base}/docs   (interactive API; "Authorize" with the login below)
+  Phone app: {base}/    (log in below; Vietnamese first)
+  API:      {base}/docs   (interactive; "Authorize" with the login below)
   Log in:   user admin, password {password}
             (kept in {secret_file})
   Ready:    {base}/readyz      Metrics: {base}/metrics
