@@ -166,8 +166,13 @@ def test_light_back_online_and_hub_restart_reapply_desired_state(
     again.wait(
         lambda: area.fleet.device(light_id).state.level == 55, what="desired state re-applied after restart"
     )
-    restored = again.http.get(f"/api/v1/areas/{area.code}/commands", params={"device_id": light_id}).json()
-    assert restored["items"][0]["status"] == "confirmed"
+    url = f"/api/v1/areas/{area.code}/commands"
+
+    def confirmed() -> bool:
+        latest = again.http.get(url, params={"device_id": light_id}).json()["items"][0]
+        return bool(latest["status"] == "confirmed")
+
+    again.wait(confirmed, what="the re-applying command confirmed")
 
 
 def test_preview_shows_tonights_sun_steps_at_local_times(hub: HubHarness, area_code: str) -> None:
