@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from datetime import time as time_of
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -98,28 +99,33 @@ def test_restart_runs_a_missed_step_within_grace_and_records_one_outside_it(
     area = sim_area_factory(lights=2, streets=1)
     first = area.hub
     first.wait(lambda: first.runtime.schedules.active, what="scheduler active")
+    # Both times are fixed before anything is created, so a slow machine cannot reorder them;
+    # the lenient step is the later one, so it is also what the lights should end at.
+    strict_at, lenient_at = clock_in(2), clock_in(4)
+    strict = create(
+        first,
+        area.code,
+        misfire="skip",
+        steps=[{"trigger": "clock", "at": strict_at, "on": True, "level": 10}],
+    )
     lenient = create(
         first,
         area.code,
         misfire="run_late",
         grace_s=60,
-        steps=[{"trigger": "clock", "at": clock_in(1.5), "on": True, "level": 60}],
-    )
-    strict = create(
-        first,
-        area.code,
-        misfire="skip",
-        steps=[{"trigger": "clock", "at": clock_in(1.5), "on": True, "level": 10}],
+        steps=[{"trigger": "clock", "at": lenient_at, "on": True, "level": 60}],
     )
     first.runtime.stop()  # down over both steps
-    time.sleep(3.5)
+    lenient_time = datetime.combine(datetime.now(TZ).date(), time_of.fromisoformat(lenient_at), TZ)
+    while datetime.now(TZ) < lenient_time + timedelta(seconds=3):  # "late" means over 2 s
+        time.sleep(0.1)
     second = hub_factory(broker)
     second.wait(lambda: len(runs(second, area.code)) == 2, what="both firings accounted for")
     outcomes = {r["schedule_id"]: r["outcome"] for r in runs(second, area.code)}
     assert outcomes == {lenient["id"]: "late", strict["id"]: "missed"}
     missed = runs(second, area.code, outcome="missed")
     assert [r["schedule_id"] for r in missed] == [strict["id"]]
-    second.wait(lambda: levels(area) == {(True, 60)}, what="late step applied")
+    second.wait(lambda: levels(area) == {(True, 60)}, timeout=20, what="late step applied")
     time.sleep(1)
     assert len(runs(second, area.code)) == 2  # nothing ran twice
 
