@@ -13,9 +13,9 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, exists, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from devices.messages import CommandOrder
@@ -30,6 +30,31 @@ log = logging.getLogger(__name__)
 CommandFactory = Callable[[str, int], Command]
 Send = Callable[[CommandOrder], bool]
 BACKGROUND_CONFIRM_S = 30.0
+
+
+class Target(Protocol):
+    """What issuing needs of a device: a loaded ``Device`` or a row of these columns."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def device_id(self) -> str: ...
+
+    @property
+    def online(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Issued:
+    id: str
+    device_pk: int
+    device_id: str
+    status: str
+
+
+# Ids per ``IN (...)`` when reading commands back (well under SQLite's bound-variable limit).
+_IN_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +75,8 @@ class CommandService:
         self._sessions = sessions
         self._send = send
         self._cond = threading.Condition()
-        self._watched: set[str] = set()
+        # command id -> (area code, device id) of a caller waiting for its confirmation
+        self._watched: dict[str, tuple[str, str]] = {}
         self._finished: dict[str, Outcome] = {}
         self._wake = threading.Event()
         self._listeners: list[Callable[[Outcome, str], None]] = []
@@ -73,7 +99,7 @@ class CommandService:
     def issue(
         self,
         area: Area,
-        targets: Sequence[Device],
+        targets: Sequence[Target],
         action: str,
         params: dict[str, Any],
         make: CommandFactory,
@@ -90,32 +116,45 @@ class CommandService:
         # broadcasts) get a fixed window before they count as timed out.
         confirm_by = now + timedelta(seconds=wait_s if wait_s > 0 else BACKGROUND_CONFIRM_S)
         rows = [
-            CommandRow(
-                id=uuid.uuid4().hex,
-                group_id=group,
-                area_id=area.id,
-                device_pk=d.id,
-                device_id=d.device_id,
-                action=action,
-                params=params,
-                issued_by=user.id if user else None,
-                source=source,
-                created_at=now,
-                expires_at=expires,
-                status=(CommandStatus.SENT if d.online else CommandStatus.QUEUED).value,
-                sent_at=now if d.online else None,
-                confirm_by=confirm_by if d.online else None,
+            _Issued(
+                uuid.uuid4().hex,
+                d.id,
+                d.device_id,
+                (CommandStatus.SENT if d.online else CommandStatus.QUEUED).value,
             )
             for d in targets
         ]
+        issued_by = user.id if user else None
+        values = [
+            {
+                "id": r.id,
+                "group_id": group,
+                "area_id": area.id,
+                "device_pk": r.device_pk,
+                "device_id": r.device_id,
+                "action": action,
+                "params": params,
+                "issued_by": issued_by,
+                "source": source,
+                "created_at": now,
+                "expires_at": expires,
+                "status": r.status,
+                "sent_at": now if r.status == CommandStatus.SENT else None,
+                "confirm_by": confirm_by if r.status == CommandStatus.SENT else None,
+            }
+            for r in rows
+        ]
         ids = [r.id for r in rows]
         with self._cond:
-            self._watched.update(ids)
+            for r in rows:
+                self._watched[r.id] = (area.code, r.device_id)
         try:
             # One transaction for the whole fan-out, committed before anything is published,
             # so a crash never leaves a command on the wire that the hub does not know about.
+            # One multi-row INSERT, not an object per command: a zone of 1,000 lights is one
+            # statement.
             with self._sessions.begin() as session:
-                session.add_all(rows)
+                session.execute(insert(CommandRow), values)
             exp_ms = _epoch_ms(expires)
             failed = [
                 r.id
@@ -129,8 +168,8 @@ class CommandService:
             return group, self._collect(rows, time_out_late=wait_s > 0)
         finally:
             with self._cond:
-                self._watched.difference_update(ids)
                 for cid in ids:
+                    self._watched.pop(cid, None)
                     self._finished.pop(cid, None)
 
     def _wait(self, ids: list[str], wait_s: float) -> None:
@@ -142,7 +181,8 @@ class CommandService:
                     return
                 self._cond.wait(left)
 
-    def _collect(self, rows: list[CommandRow], time_out_late: bool) -> list[Outcome]:
+    def _collect(self, rows: list[_Issued], time_out_late: bool) -> list[Outcome]:
+        """Each command's outcome: the confirmation heard (as committed), else the row as stored."""
         with self._cond:
             done = {cid: self._finished[cid] for cid in (r.id for r in rows) if cid in self._finished}
         late = [r.id for r in rows if time_out_late and r.id not in done and r.status == CommandStatus.SENT]
@@ -150,15 +190,25 @@ class CommandService:
             self._finish(
                 late, CommandStatus.TIMED_OUT, "no confirmation within the wait", only_from=("sent",)
             )
-        with self._sessions() as session:
-            fresh = {
-                r.id: r
-                for r in session.scalars(select(CommandRow).where(CommandRow.id.in_([r.id for r in rows])))
-            }
+        # A confirmation is only heard after the ingest writer committed it, with exactly what
+        # it stored; only the rest is read back.
+        rest = [r.id for r in rows if r.id not in done]
+        fresh: dict[str, Any] = {}
+        if rest:
+            with self._sessions() as session:
+                for i in range(0, len(rest), _IN_CHUNK):
+                    chunk = rest[i : i + _IN_CHUNK]
+                    query = select(
+                        CommandRow.id, CommandRow.status, CommandRow.result_state, CommandRow.error
+                    ).where(CommandRow.id.in_(chunk))
+                    fresh.update((row.id, row) for row in session.execute(query))
         out = []
         for r in rows:
-            row = fresh[r.id]
-            out.append(Outcome(r.device_id, r.id, CommandStatus(row.status), row.result_state, row.error))
+            if r.id in done:
+                out.append(done[r.id])
+            else:
+                row = fresh[r.id]
+                out.append(Outcome(r.device_id, r.id, CommandStatus(row.status), row.result_state, row.error))
         return out
 
     def _finish(
@@ -208,7 +258,8 @@ class CommandService:
                         state.get("error"),
                     )
                     finished.append((outcome, ch.area))
-                    if outcome.command_id in self._watched:
+                    # Only the device the command went to can confirm it (as in the database).
+                    if self._watched.get(outcome.command_id) == (ch.area, ch.device):
                         self._finished[outcome.command_id] = outcome
             if finished:
                 self._cond.notify_all()
@@ -230,19 +281,12 @@ class CommandService:
     def sweep(self) -> None:
         """Expire, time out, and deliver queued commands whose device is online again."""
         now = datetime.now(UTC)
-        with self._sessions.begin() as session:
-            ended = self._end(
-                session,
-                (CommandRow.status == CommandStatus.QUEUED.value, CommandRow.expires_at < now),
-                CommandStatus.EXPIRED,
-                "device stayed offline",
-            )
-            ended += self._end(
-                session,
-                (CommandRow.status == CommandStatus.SENT.value, CommandRow.confirm_by < now),
-                CommandStatus.TIMED_OUT,
-                "no confirmation",
-            )
+        expired = (CommandRow.status == CommandStatus.QUEUED.value, CommandRow.expires_at < now)
+        overdue = (CommandRow.status == CommandStatus.SENT.value, CommandRow.confirm_by < now)
+        with self._sessions() as session:
+            # Read first: this runs five times a second, and an UPDATE would take the
+            # database's write lock every time even when nothing is due.
+            due = session.scalar(select(exists().where(or_(and_(*expired), and_(*overdue)))))
             waiting = session.execute(
                 select(Area.code, CommandRow.device_id)
                 .join(Area, Area.id == CommandRow.area_id)
@@ -250,6 +294,11 @@ class CommandService:
                 .where(CommandRow.status == CommandStatus.QUEUED.value, Device.online.is_(True))
                 .distinct()
             ).all()
+        ended: list[tuple[Outcome, str]] = []
+        if due:
+            with self._sessions.begin() as session:
+                ended = self._end(session, expired, CommandStatus.EXPIRED, "device stayed offline")
+                ended += self._end(session, overdue, CommandStatus.TIMED_OUT, "no confirmation")
         self._announce(ended)
         for area_code, device_id in waiting:
             self.deliver_queued(area_code, device_id)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, bindparam, insert, or_, select, update
+from sqlalchemy import Engine, Table, bindparam, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -38,6 +39,8 @@ from hub.models import (
 
 _CLOSED = (DeviceStatus.RETIRED.value, DeviceStatus.REJECTED.value)
 _commands = cast(Table, CommandRow.__table__)
+_devices = cast(Table, Device.__table__)
+_events = cast(Table, DeviceEventRow.__table__)
 _CONFIRM = (
     _commands.update()
     .where(
@@ -110,6 +113,10 @@ class RegistryStore:
         self._forgotten: set[tuple[str, str]] = set()
         self._gateway_online: dict[tuple[int, str], bool] = {}
         self._forget_lock = threading.Lock()
+        # Cached devices as they were before the running batch changed them: what a rollback
+        # puts back (None: added by the batch). Copying the whole cache per batch instead
+        # would cost more than the batch itself with a hundred thousand devices.
+        self._undo: dict[tuple[str, str], DeviceRef | None] = {}
 
     def forget(self, area: str, device: str) -> None:
         """Drop a cached device after another part of the hub changed it (thread-safe)."""
@@ -119,15 +126,28 @@ class RegistryStore:
     def apply(self, batch: list[Inbound]) -> BatchResult:
         """Apply a batch in one transaction; raises on database errors (nothing applied)."""
         self._drop_forgotten()
-        snapshot = {k: replace(v) for k, v in self._devices.items()}
+        self._undo = {}
         gateways = dict(self._gateway_online)
         try:
             with Session(self._engine) as session, session.begin():
                 return self._apply(session, batch)
         except Exception:
             # The transaction rolled back; so must the caches.
-            self._devices, self._gateway_online = snapshot, gateways
+            for key, old in self._undo.items():
+                if old is None:
+                    self._devices.pop(key, None)
+                else:
+                    self._devices[key] = old
+            self._gateway_online = gateways
             raise
+        finally:
+            self._undo = {}
+
+    def _touch(self, key: tuple[str, str]) -> None:
+        """Remember a cached device before the running batch changes or adds it."""
+        if key not in self._undo:
+            old = self._devices.get(key)
+            self._undo[key] = replace(old) if old is not None else None
 
     def _drop_forgotten(self) -> None:
         with self._forget_lock:
@@ -147,12 +167,20 @@ class RegistryStore:
                 b.result.duplicates += 1
             else:
                 b.result.changes.append(change)
-        if b.updates:
-            session.execute(update(Device), [{"id": pk, **f} for pk, f in b.updates.items()])
+        conn = session.connection()
+        # Core executemany, one statement per set of changed columns (a batch of states is
+        # one): the ORM's bulk update costs more per row than SQLite does.
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for pk, f in b.updates.items():
+            groups.setdefault(tuple(sorted(f)), []).append(
+                {"b_pk": pk, **{f"b_{k}": v for k, v in f.items()}}
+            )
+        for columns, params in groups.items():
+            conn.execute(_device_update(columns), params)
         if b.events:
-            session.execute(_insert_ignore(session, b.events))
+            conn.execute(_insert_ignore(session), b.events)
         if b.confirmations:
-            session.connection().execute(_CONFIRM, b.confirmations)
+            conn.execute(_CONFIRM, b.confirmations)
         return b.result
 
     def _one(self, b: _Batch, msg: Inbound) -> Change | None:
@@ -198,6 +226,7 @@ class RegistryStore:
                 if same_ms:
                     return None
                 raise Rejected(RejectReason.STALE, f"state ts {state.ts} older than {ref.state_ts}")
+        self._touch((src.area, src.device))
         ref.state_ts, ref.state_cmd = state.ts, state.cmd
         data = state.model_dump(mode="json")
         b.updates.setdefault(ref.pk, {}).update(state=data, state_ts=state.ts)
@@ -254,6 +283,7 @@ class RegistryStore:
             )
             session.add(device)
             session.flush()
+            self._touch((src.area, src.device))
             self._devices[(src.area, src.device)] = DeviceRef(
                 device.id, area_id, device.kind, device.status, None, via=info.via
             )
@@ -262,6 +292,7 @@ class RegistryStore:
             raise Rejected(RejectReason.KIND_MISMATCH, f"registered as {ref.kind}, announced {info.kind}")
         if ref.status in _CLOSED:
             raise Rejected(RejectReason.RETIRED, f"{src.area}/{src.device} is {ref.status}")
+        self._touch((src.area, src.device))
         ref.via = info.via
         if src.retained:
             del fields["last_seen"]
@@ -319,6 +350,7 @@ class RegistryStore:
             raise Rejected(RejectReason.UNKNOWN_DEVICE, f"{area}/{device} has not announced itself")
         last_cmd = (row.state or {}).get("cmd")
         ref = DeviceRef(row.id, area_id, row.kind, row.status, row.state_ts, last_cmd, row.via)
+        self._touch((area, device))
         self._devices[(area, device)] = ref
         return ref
 
@@ -327,11 +359,21 @@ def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in fields.items()}
 
 
-def _insert_ignore(session: Session, rows: list[dict[str, Any]]) -> Any:
-    """INSERT that skips replayed events (same device, type and timestamp)."""
+@lru_cache(maxsize=64)
+def _device_update(columns: tuple[str, ...]) -> Any:
+    """UPDATE devices SET <columns> WHERE id = :b_pk, for executemany (``updated_at`` included)."""
+    return (
+        _devices.update()
+        .where(_devices.c.id == bindparam("b_pk"))
+        .values({_devices.c[c]: bindparam(f"b_{c}", type_=_devices.c[c].type) for c in columns})
+    )
+
+
+def _insert_ignore(session: Session) -> Any:
+    """INSERT that skips replayed events (same device, type and timestamp), for executemany."""
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
-        return sqlite.insert(DeviceEventRow).values(rows).on_conflict_do_nothing()
+        return sqlite.insert(_events).on_conflict_do_nothing()
     if dialect == "postgresql":
-        return postgresql.insert(DeviceEventRow).values(rows).on_conflict_do_nothing()
-    return insert(DeviceEventRow).values(rows)
+        return postgresql.insert(_events).on_conflict_do_nothing()
+    return insert(_events)

@@ -13,7 +13,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
@@ -132,8 +132,13 @@ class ScheduleEngine:
             self.reconcile()
         with self._lock:
             pending, self._restore = self._restore, set()
+        # One pass per area: working out desired state reads the whole area, so a thousand
+        # lights coming back together must not mean a thousand passes.
+        by_area: dict[str, set[str]] = {}
         for area_code, device_id in pending:
-            self.restore(area_code, device_id)
+            by_area.setdefault(area_code, set()).add(device_id)
+        for area_code, device_ids in by_area.items():
+            self.restore(area_code, device_ids=device_ids)
 
     def _activate(self) -> None:
         scheduler = BackgroundScheduler(
@@ -318,8 +323,17 @@ class ScheduleEngine:
 
     # --- desired state ------------------------------------------------------------------
 
-    def restore(self, area_code: str | None = None, device_id: str | None = None) -> int:
-        """Bring online lights whose reported state differs from their desired state back to it."""
+    def restore(
+        self,
+        area_code: str | None = None,
+        device_id: str | None = None,
+        device_ids: Collection[str] | None = None,
+    ) -> int:
+        """Bring online lights whose reported state differs from their desired state back to it.
+
+        ``device_id`` or ``device_ids`` limit it to those lights (of ``area_code``).
+        """
+        wanted = set(device_ids or ()) | ({device_id} if device_id is not None else set())
         sent = 0
         now = datetime.now(UTC)
         with self._sessions() as session:
@@ -330,8 +344,8 @@ class ScheduleEngine:
             plans: list[tuple[Area, list[Device], dict[str, object]]] = []
             for area in areas:
                 desired = desired_lights(session, area, now)
-                if device_id is not None:
-                    desired = {k: v for k, v in desired.items() if k == device_id}
+                if wanted:
+                    desired = {k: v for k, v in desired.items() if k in wanted}
                 if not desired:
                     continue
                 lights = session.scalars(

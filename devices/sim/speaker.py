@@ -106,7 +106,10 @@ class SimSpeaker(SimDevice[SpeakerState]):
         self._playback = Playback.PLAYING
         # Taken before publishing, so the report carries the instant the audio started.
         self._started_at = epoch_ms()
-        self.report_state()
+        # Reported on the next turn: every speaker of a broadcast is due at the same instant
+        # on this one thread, and each would otherwise start only after the ones before it
+        # had published their reports (real speakers start on their own clocks, in parallel).
+        self._later(0.0, self.report_state)
         self._pending = self._later(self.play_duration_s, self._finish)
 
     def _finish(self) -> None:

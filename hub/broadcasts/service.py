@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from devices.payloads import Priority
@@ -144,14 +144,31 @@ class BroadcastService:
                 log.exception("broadcast tick failed")
 
     def tick(self, now: datetime) -> None:
-        with self._sessions.begin() as session:
-            session.execute(
-                update(Announcement)
-                .where(
-                    Announcement.status == AnnouncementStatus.SCHEDULED.value, Announcement.not_before <= now
+        due_now = (Announcement.status == AnnouncementStatus.SCHEDULED.value, Announcement.not_before <= now)
+        with self._sessions() as session:
+            # Read first, in one query: this runs ten times a second, mostly with nothing to
+            # do, and an UPDATE would take the database's write lock every time.
+            active = session.execute(
+                select(Announcement.status, Announcement.not_before).where(
+                    Announcement.status.in_(
+                        [
+                            AnnouncementStatus.SCHEDULED.value,
+                            AnnouncementStatus.QUEUED.value,
+                            AnnouncementStatus.PLAYING.value,
+                        ]
+                    )
                 )
-                .values(status=AnnouncementStatus.QUEUED.value)
-            )
+            ).all()
+            if not any(st != AnnouncementStatus.SCHEDULED.value or as_utc(at) <= now for st, at in active):
+                return
+            due = list(session.scalars(select(Announcement.id).where(*due_now)))
+        with self._sessions.begin() as session:
+            if due:
+                session.execute(
+                    update(Announcement)
+                    .where(Announcement.id.in_(due), *due_now)
+                    .values(status=AnnouncementStatus.QUEUED.value)
+                )
             for ann in session.scalars(
                 select(Announcement).where(Announcement.status == AnnouncementStatus.PLAYING.value)
             ):
@@ -235,36 +252,39 @@ class BroadcastService:
         }
         outcomes: list[Outcome] = []
         if online:
+            proto = build("speaker.play", params, "proto", 0)  # validated once, copied per speaker
             _, outcomes = self._commands.issue(
                 area,
                 online,
                 "speaker.play",
                 params,
-                lambda cid, exp: build("speaker.play", params, cid, exp),
+                lambda cid, exp: proto.model_copy(update={"id": cid, "exp": exp}),
                 None,
                 wait_s=0,
                 ttl_s=max(5.0, self._lead.total_seconds() * 4),
                 source="broadcast",
             )
         sent = {o.device_id: o for o in outcomes}
+        rows: list[dict[str, Any]] = []
+        for d in speakers:
+            o = sent.get(d.device_id)
+            status = (
+                DeliveryStatus.OFFLINE
+                if o is None
+                else (DeliveryStatus.SENT if o.status.value != "failed" else DeliveryStatus.FAILED)
+            )
+            rows.append(
+                {
+                    "announcement_id": ann.id,
+                    "device_pk": d.id,
+                    "device_id": d.device_id,
+                    "status": status.value,
+                    "command_id": o.command_id if o else None,
+                    "error": "speaker offline when the broadcast started" if o is None else o.error,
+                }
+            )
         with self._sessions.begin() as session:
-            for d in speakers:
-                o = sent.get(d.device_id)
-                status = (
-                    DeliveryStatus.OFFLINE
-                    if o is None
-                    else (DeliveryStatus.SENT if o.status.value != "failed" else DeliveryStatus.FAILED)
-                )
-                session.add(
-                    SpeakerDelivery(
-                        announcement_id=ann.id,
-                        device_pk=d.id,
-                        device_id=d.device_id,
-                        status=status.value,
-                        command_id=o.command_id if o else None,
-                        error="speaker offline when the broadcast started" if o is None else o.error,
-                    )
-                )
+            session.execute(insert(SpeakerDelivery), rows)  # one multi-row INSERT
             session.execute(
                 update(Announcement)
                 .where(Announcement.id == ann.id)
@@ -328,19 +348,24 @@ class BroadcastService:
         log.warning("announcement %s interrupted by emergency %s; re-queued", victim.id, by.id)
 
     def _maybe_finish(self, session: Session, ann: Announcement, now: datetime) -> None:
-        deliveries = list(
-            session.scalars(select(SpeakerDelivery).where(SpeakerDelivery.announcement_id == ann.id))
-        )
         asset = session.get(AudioAsset, ann.audio_id)
         duration = timedelta(milliseconds=asset.duration_ms if asset else 0)
         deadline = as_utc(ann.start_at or now) + duration + self.end_grace
-        terminal = {s.value for s in TERMINAL_DELIVERY}
+        terminal = [s.value for s in TERMINAL_DELIVERY]
+        of_ann = SpeakerDelivery.announcement_id == ann.id
         if now > deadline:
-            for d in deliveries:
-                if d.status not in terminal:
-                    d.status, d.error = DeliveryStatus.NO_ANSWER.value, "no end reported in time"
-        if all(d.status in terminal for d in deliveries):
-            played = any(d.status == DeliveryStatus.FINISHED.value for d in deliveries)
+            for d in session.scalars(
+                select(SpeakerDelivery).where(of_ann, SpeakerDelivery.status.not_in(terminal))
+            ):
+                d.status, d.error = DeliveryStatus.NO_ANSWER.value, "no end reported in time"
+        # Counted in the database: this runs on every tick while a thousand speakers play.
+        still_open = session.scalar(
+            select(func.count()).where(of_ann, SpeakerDelivery.status.not_in(terminal))
+        )
+        if not still_open:
+            played = session.scalar(
+                select(func.count()).where(of_ann, SpeakerDelivery.status == DeliveryStatus.FINISHED.value)
+            )
             ann.status = (AnnouncementStatus.DONE if played else AnnouncementStatus.FAILED).value
             ann.finished_at = now
             self._wake.set()  # speakers are free: the next one may start
@@ -356,32 +381,50 @@ class BroadcastService:
             return
         terminal = {s.value for s in TERMINAL_DELIVERY}
         with self._sessions.begin() as session:
+            rows = self._deliveries_of(session, reports)
+            recovered: set[str] = set()
             for r in reports:
                 status = _PLAYBACK.get(r.state.get("playback", ""))
                 if status is None:
                     continue
-                row = session.scalar(
-                    select(SpeakerDelivery).where(
-                        SpeakerDelivery.announcement_id == r.state["announcement"],
-                        SpeakerDelivery.device_id == r.device,
-                    )
-                )
+                row = rows.get((r.state["announcement"], r.device))
                 if row is None or (row.status in terminal and status.value not in terminal):
                     continue  # unknown, or a late "playing" after the end
                 row.status = status.value
                 if status is DeliveryStatus.FINISHED:
-                    # A speaker that was given up on as silent finished after all: it counts.
-                    session.execute(
-                        update(Announcement)
-                        .where(
-                            Announcement.id == row.announcement_id,
-                            Announcement.status == AnnouncementStatus.FAILED.value,
-                        )
-                        .values(status=AnnouncementStatus.DONE.value)
-                    )
+                    recovered.add(row.announcement_id)
                 if r.state.get("started_at"):
                     row.started_at = datetime.fromtimestamp(r.state["started_at"] / 1000, UTC)
                 if r.state.get("finished_at"):
                     row.finished_at = datetime.fromtimestamp(r.state["finished_at"] / 1000, UTC)
                 if r.state.get("error"):
                     row.error = str(r.state["error"])[:200]
+            if recovered:
+                # A speaker that was given up on as silent finished after all: it counts.
+                session.execute(
+                    update(Announcement)
+                    .where(
+                        Announcement.id.in_(recovered),
+                        Announcement.status == AnnouncementStatus.FAILED.value,
+                    )
+                    .values(status=AnnouncementStatus.DONE.value)
+                )
+
+    @staticmethod
+    def _deliveries_of(session: Session, reports: list[_Report]) -> dict[tuple[str, str], SpeakerDelivery]:
+        """The delivery rows the reports are about, in a few queries rather than one per report."""
+        announcements = {r.state["announcement"] for r in reports}
+        devices = sorted({r.device for r in reports})
+        rows: dict[tuple[str, str], SpeakerDelivery] = {}
+        for i in range(0, len(devices), 500):
+            query = (
+                select(SpeakerDelivery)
+                .where(
+                    SpeakerDelivery.announcement_id.in_(announcements),
+                    SpeakerDelivery.device_id.in_(devices[i : i + 500]),
+                )
+                .order_by(SpeakerDelivery.id)
+            )
+            for row in session.scalars(query):
+                rows.setdefault((row.announcement_id, row.device_id), row)
+        return rows
