@@ -36,6 +36,27 @@ class Received:
 
 
 @dataclass(frozen=True, slots=True)
+class Credentials:
+    """A broker account: every device, the hub and each tool has its own."""
+
+    username: str
+    password: str
+
+    def __repr__(self) -> str:
+        return f"Credentials({self.username!r}, <hidden>)"
+
+
+class Receipt:
+    """Tells whether the broker acknowledged one QoS 1 message."""
+
+    def __init__(self, info: paho.MQTTMessageInfo) -> None:
+        self._info = info
+
+    def done(self) -> bool:
+        return self._info.is_published()
+
+
+@dataclass(frozen=True, slots=True)
 class LinkConfig:
     host: str
     port: int
@@ -69,6 +90,8 @@ class MqttLink:
         self._on_connected = on_connected
         self._on_disconnected = on_disconnected
         self._connected = threading.Event()
+        self._subscribed = threading.Event()
+        self._subscribe_mid: int | None = None
         self.connects = 0
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
@@ -89,6 +112,7 @@ class MqttLink:
         client.on_connect = self._connect
         client.on_disconnect = self._disconnect
         client.on_message = self._message
+        client.on_subscribe = self._subscribe
         self._client = client
 
     @property
@@ -103,11 +127,20 @@ class MqttLink:
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
 
+    @property
+    def subscribed(self) -> bool:
+        """True once the broker granted every subscription of the config on this connection."""
+        return self._subscribed.is_set()
+
+    def wait_subscribed(self, timeout: float) -> bool:
+        return self._subscribed.wait(timeout)
+
     def stop(self) -> None:
         """Disconnect cleanly: the broker discards the Last Will."""
         self._client.disconnect()
         self._client.loop_stop()
         self._connected.clear()
+        self._subscribed.clear()
 
     def abort(self) -> None:
         """Drop the connection without DISCONNECT, as a crash would: the Last Will fires."""
@@ -116,14 +149,24 @@ class MqttLink:
         if sock is not None:
             sock.close()
         self._connected.clear()
+        self._subscribed.clear()
 
     def publish(self, out: Outbound) -> bool:
         """Queue a message; False when it was refused (queue full, or no connection for QoS 0)."""
+        info = self._queue(out)
+        return info is not None and (info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS or out.qos > 0)
+
+    def publish_with_receipt(self, out: Outbound) -> Receipt | None:
+        """Queue a message and keep a receipt; None when it was refused."""
+        info = self._queue(out)
+        return Receipt(info) if info is not None else None
+
+    def _queue(self, out: Outbound) -> paho.MQTTMessageInfo | None:
         info = self._client.publish(out.topic, out.payload, qos=out.qos, retain=out.retain)
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
             log.warning("publish to %s refused: %s", out.topic, paho.error_string(info.rc))
-            return False
-        return info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS or out.qos > 0
+            return None
+        return info
 
     def ack(self, mid: int, qos: int) -> None:
         """Acknowledge a message received with ``manual_ack``."""
@@ -151,7 +194,9 @@ class MqttLink:
                 log.error("broker refused %s: %s", self.config.client_id, reason)
                 return
             if self.config.subscriptions:
-                client.subscribe([(t, 1) for t in self.config.subscriptions])
+                _, self._subscribe_mid = client.subscribe([(t, 1) for t in self.config.subscriptions])
+            else:
+                self._subscribed.set()
             if self.config.birth is not None:
                 b = self.config.birth
                 client.publish(b.topic, b.payload, qos=b.qos, retain=b.retain)
@@ -169,6 +214,7 @@ class MqttLink:
         try:
             was = self._connected.is_set()
             self._connected.clear()
+            self._subscribed.clear()
             if was:
                 level = logging.WARNING if reason.is_failure else logging.INFO
                 log.log(level, "disconnected %s: %s", self.config.client_id, reason)
@@ -176,6 +222,21 @@ class MqttLink:
                 self._on_disconnected()
         except Exception:
             log.exception("error in on_disconnect")
+
+    def _subscribe(
+        self, client: paho.Client, userdata: Any, mid: int, reasons: list[ReasonCode], props: Any
+    ) -> None:
+        try:
+            if mid != self._subscribe_mid:
+                return
+            refused = [t for t, r in zip(self.config.subscriptions, reasons, strict=False) if r.is_failure]
+            if refused:
+                # An ACL said no: this account may not read these topics.
+                log.error("broker refused %s the subscriptions %s", self.config.client_id, refused)
+                return
+            self._subscribed.set()
+        except Exception:
+            log.exception("error in on_subscribe")
 
     def _message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
         try:

@@ -11,6 +11,9 @@ import subprocess
 import time
 from pathlib import Path
 
+from devices.mqtt_client import Credentials
+from hub.broker_security import DYNSEC_FILE, BrokerSecurityError, ensure_accounts, find_plugin
+
 REPO_CONF = Path(__file__).resolve().parent.parent / "mosquitto.conf"
 
 
@@ -24,11 +27,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def render_config(template: str, port: int, data_dir: Path) -> str:
-    """The repo's config with this instance's port, data folder and user filled in."""
+def render_config(template: str, port: int, data_dir: Path, plugin: str) -> str:
+    """The repo's config with this instance's port, data folder, plugin path and user filled in."""
     text = re.sub(r"(?m)^listener\s+\d+", f"listener {port}", template)
-    text = re.sub(r"(?m)^(persistence_location|log_dest|user)\b.*$", "", text)
+    text = re.sub(r"(?m)^(persistence_location|log_dest|user|plugin|plugin_opt_config_file)\b.*$", "", text)
     extra = [
+        f"plugin {plugin}",
+        f"plugin_opt_config_file {(data_dir / DYNSEC_FILE).resolve()}",
         f"persistence_location {data_dir.resolve()}/",
         f"log_dest file {(data_dir / 'mosquitto.log').resolve()}",
         # Mosquitto started as root drops to the 'mosquitto' user, which cannot write here.
@@ -47,16 +52,26 @@ class Broker:
         *,
         binary: str = "mosquitto",
         conf: Path = REPO_CONF,
+        plugin: str | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.binary = binary
         self.conf = conf
+        self.plugin = plugin
+        self.hub_credentials: Credentials | None = None
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def config_path(self) -> Path:
         return self.data_dir / "mosquitto.conf"
+
+    @property
+    def hub(self) -> Credentials:
+        """The hub's account, created on the first start."""
+        if self.hub_credentials is None:
+            raise BrokerError("start the broker first: its accounts are created on the first start")
+        return self.hub_credentials
 
     def start(self, timeout: float = 10) -> None:
         exe = shutil.which(self.binary)
@@ -65,8 +80,12 @@ class Broker:
                 f"{self.binary!r} not found: install it with 'apt-get install mosquitto' "
                 "or set KHU_MOSQUITTO_BIN"
             )
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(render_config(self.conf.read_text(), self.port, self.data_dir))
+        try:
+            plugin = find_plugin(self.plugin)
+            self.hub_credentials = ensure_accounts(self.data_dir)
+        except BrokerSecurityError as exc:
+            raise BrokerError(str(exc)) from None
+        self.config_path.write_text(render_config(self.conf.read_text(), self.port, self.data_dir, plugin))
         self.proc = subprocess.Popen(
             [exe, "-c", str(self.config_path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )

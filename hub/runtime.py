@@ -18,6 +18,7 @@ from hub.broadcasts.audio import AudioStore
 from hub.broadcasts.emergency import EmergencyService
 from hub.broadcasts.models import AudioAsset, BroadcastProgramme
 from hub.broadcasts.service import BroadcastService
+from hub.broker_accounts import BrokerAccounts
 from hub.command_factory import ACTION_OF
 from hub.commands import CommandService
 from hub.db import make_engine, make_sessionmaker
@@ -56,15 +57,15 @@ class HubRuntime:
             flush_ms=settings.ingest_flush_ms,
             queue_max=settings.ingest_queue_max,
         )
-        password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+        account = settings.mqtt_credentials()
         subscriptions = [f for codec in self.codecs for f in codec.subscriptions()]
         self.link = MqttLink(
             LinkConfig(
                 host=settings.mqtt_host,
                 port=settings.mqtt_port,
                 client_id=settings.mqtt_client_id,
-                username=settings.mqtt_username,
-                password=password,
+                username=account.username if account else None,
+                password=account.password if account else None,
                 persistent=True,
                 manual_ack=True,
                 will=Outbound(topics.HUB_STATUS_TOPIC, b"offline", qos=1, retain=True),
@@ -76,6 +77,9 @@ class HubRuntime:
             on_disconnected=lambda: self.metrics.connected.set(0),
         )
         self.ingestor.set_ack(self.link.ack)
+        self.accounts = BrokerAccounts(
+            settings.mqtt_host, settings.mqtt_port, account, f"{settings.mqtt_client_id}-accounts"
+        )
         self.commands = CommandService(self.sessions, self.send)
         # Live streams hear of a batch first, so a phone sees the new state before the
         # confirmation of the command that caused it.
@@ -129,6 +133,7 @@ class HubRuntime:
         self.commands.start()
         self.broadcasts.start()
         self.link.start()
+        self.accounts.start()
         if self.settings.scheduler_enabled:
             self.schedules.start()
 
@@ -143,6 +148,7 @@ class HubRuntime:
         if self.link.connected:
             self.link.publish(Outbound(topics.HUB_STATUS_TOPIC, b"offline", qos=1, retain=True))
         self.link.stop()
+        self.accounts.stop()
         self.broadcasts.stop()
         self.commands.stop()
         self.ingestor.stop()

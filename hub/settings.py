@@ -8,6 +8,9 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from devices.mqtt_client import Credentials
+from hub.broker_security import read_credentials
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KHU_", env_file=".env", extra="ignore")
@@ -18,10 +21,16 @@ class Settings(BaseSettings):
 
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = Field(18830, ge=1, le=65535)
-    mqtt_username: str | None = None
+    mqtt_username: str | None = Field(None, description="the hub's broker account (`khu up` sets it)")
     mqtt_password: SecretStr | None = None
+    mqtt_password_file: Path | None = Field(
+        None, description="JSON file with the hub's broker username and password, as `khu broker` writes it"
+    )
     mqtt_client_id: str = Field("khu-hub", min_length=1, max_length=64)
     mosquitto_bin: str = "mosquitto"
+    mosquitto_dynsec_plugin: str | None = Field(
+        None, description="path of mosquitto_dynamic_security.so when not in Debian's place"
+    )
 
     http_host: str = "127.0.0.1"
     http_port: int = Field(8080, ge=1, le=65535)
@@ -93,6 +102,15 @@ class Settings(BaseSettings):
     camera_alert_debounce_s: float = Field(
         120, ge=0, description="a camera offline this long alerts the head; shorter flaps do not"
     )
+
+    def mqtt_credentials(self) -> Credentials | None:
+        """The hub's broker account: the password file wins over the separate settings."""
+        if self.mqtt_password_file is not None:
+            return read_credentials(self.mqtt_password_file)
+        if self.mqtt_username is None:
+            return None
+        password = self.mqtt_password.get_secret_value() if self.mqtt_password else ""
+        return Credentials(self.mqtt_username, password)
 
     @property
     def db_url(self) -> str:

@@ -37,6 +37,7 @@ from hub.api.routes import (
     web,
     zones,
 )
+from hub.broker_accounts import BrokerAccountError
 from hub.runtime import HubRuntime
 from hub.settings import Settings, get_settings
 
@@ -121,6 +122,13 @@ def create_app(settings: Settings | None = None, runtime: HubRuntime | None = No
             {"detail": "the database is busy or unavailable; nothing was changed, try again shortly"},
             status_code=503,
             headers={"Retry-After": "2"},
+        )
+
+    @app.exception_handler(BrokerAccountError)
+    async def broker_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("broker account change failed for %s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse(
+            {"detail": f"{exc}; nothing was changed"}, status_code=503, headers={"Retry-After": "5"}
         )
 
     @app.get("/metrics", include_in_schema=False)

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from devices.payloads import Ident
+from devices.payloads import Ident, Kind
 from hub.accounts import MIN_PASSWORD_LENGTH
 from hub.models import Role
 
@@ -91,4 +91,11 @@ class DeviceUpdate(_Update):
 
 class DeviceAccept(_Request):
     name: Name | None = None
+    zone_id: ZoneId | None = None
+
+
+class DeviceCreate(_Request):
+    device_id: Ident
+    kind: Kind
+    name: Name | None = Field(None, description="default: the device id")
     zone_id: ZoneId | None = None

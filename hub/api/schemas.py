@@ -68,6 +68,17 @@ class DevicePublic(ORMModel):
     state: dict[str, Any] | None
 
 
+class MqttAccountPublic(BaseModel):
+    """A device's broker account. The password is shown this once; the hub keeps no copy."""
+
+    username: str
+    password: str
+
+
+class DeviceWithAccountPublic(DevicePublic):
+    mqtt: MqttAccountPublic
+
+
 class DeviceEventPublic(ORMModel):
     id: int
     type: str

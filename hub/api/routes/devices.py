@@ -1,4 +1,4 @@
-"""Devices of an area with their live state and event history; accepting, naming and retiring them."""
+"""Devices of an area with their live state and event history; adding, accepting, naming, retiring."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from devices.payloads import Kind
 from hub.api.deps import AreaDep, Controller, Manager, PagingDep, RuntimeDep, SessionDep
-from hub.api.management_schemas import DeviceAccept, DeviceUpdate
-from hub.api.schemas import DeviceEventPublic, DevicePublic, Page
+from hub.api.management_schemas import DeviceAccept, DeviceCreate, DeviceUpdate
+from hub.api.schemas import DeviceEventPublic, DevicePublic, DeviceWithAccountPublic, MqttAccountPublic, Page
 from hub.areas import DeviceStatusError, change_status
 from hub.audit import record
 from hub.live import DEVICE
@@ -59,6 +59,69 @@ def list_devices(
         limit=paging.limit,
         offset=paging.offset,
     )
+
+
+_BROKER_DOWN: dict[int | str, dict[str, Any]] = {
+    503: {"description": "the broker did not confirm the device's account; nothing was changed"}
+}
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses={409: {}, **_BROKER_DOWN})
+def add_device(
+    area: AreaDep, body: DeviceCreate, user: Manager, runtime: RuntimeDep, session: SessionDep
+) -> DeviceWithAccountPublic:
+    """Register a device before it is installed; the answer holds its broker account, shown once."""
+    if session.scalar(select(Device.id).where(Device.area_id == area.id, Device.device_id == body.device_id)):
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"area {area.code!r} already has a device {body.device_id!r}"
+        )
+    if body.zone_id is not None:
+        _check_zone(session, area, body.zone_id)
+    device = Device(
+        area_id=area.id,
+        device_id=body.device_id,
+        kind=body.kind.value,
+        name=body.name or body.device_id,
+        zone_id=body.zone_id,
+        status=DeviceStatus.ACTIVE.value,
+        capabilities=[],
+    )
+    session.add(device)
+    record(session, user, area.id, "device.create", f"device:{body.device_id}", "active", body.model_dump())
+    session.flush()
+    account = _provision(runtime, area, device)
+    session.commit()
+    runtime.store.forget(area.code, device.device_id)
+    _tell_phones(runtime, area, device)
+    return DeviceWithAccountPublic.model_validate({**_public(device), "mqtt": account})
+
+
+@router.post("/{device_id}/credentials", responses={409: {}, **_BROKER_DOWN})
+def renew_credentials(
+    area: AreaDep, device_id: str, user: Manager, runtime: RuntimeDep, session: SessionDep
+) -> MqttAccountPublic:
+    """A new broker password for an active device; the old one stops working at once."""
+    device = _device(session, area, device_id)
+    if device.status != DeviceStatus.ACTIVE.value:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"device {device_id!r} is {device.status}; only active devices have accounts",
+        )
+    record(session, user, area.id, "device.credentials", f"device:{device_id}", "renewed")
+    session.flush()
+    account = _provision(runtime, area, device)
+    session.commit()
+    return account
+
+
+def _provision(runtime: HubRuntime, area: Area, device: Device) -> MqttAccountPublic:
+    """Create (or replace) the device's broker account; the caller commits only if this worked."""
+    creds = runtime.accounts.provision_device(area.code, device.device_id, Kind(device.kind))
+    return MqttAccountPublic(username=creds.username, password=creds.password)
+
+
+def _public(device: Device) -> dict[str, Any]:
+    return DevicePublic.model_validate(device).model_dump()
 
 
 def _device(session: SessionDep, area: Area, device_id: str) -> Device:
@@ -137,7 +200,7 @@ def _transition(
     runtime: HubRuntime,
     session: Session,
     body: DeviceAccept,
-) -> DevicePublic:
+) -> tuple[Device, MqttAccountPublic | None]:
     device = _device(session, area, device_id)
     params: dict[str, object] = body.model_dump(exclude_unset=True)
     if body.zone_id is not None:
@@ -152,16 +215,24 @@ def _transition(
         device.zone_id = body.zone_id
     result = f"{before.value} -> {device.status}"
     record(session, user, area.id, f"device.{action}", f"device:{device_id}", result, params)
+    session.flush()
+    # The broker first: if it cannot change the account, the device keeps its status.
+    account = None
+    if device.status == DeviceStatus.ACTIVE.value:
+        account = _provision(runtime, area, device)
+    else:
+        runtime.accounts.revoke_device(area.code, device_id)
     session.commit()
     # After the commit: the ingest writer reloads the device on its next batch, and must
     # read the new status, not the one still uncommitted.
     runtime.store.forget(area.code, device_id)
     _tell_phones(runtime, area, device)
-    return DevicePublic.model_validate(device)
+    return device, account
 
 
 _WRONG_STATUS: dict[int | str, dict[str, Any]] = {
-    409: {"description": "the device's status does not allow this"}
+    409: {"description": "the device's status does not allow this"},
+    **_BROKER_DOWN,
 }
 
 
@@ -173,9 +244,10 @@ def accept(
     runtime: RuntimeDep,
     session: SessionDep,
     body: DeviceAccept | None = None,
-) -> DevicePublic:
-    """A pending device becomes active (controllable), optionally named and put in a zone."""
-    return _transition("accept", area, device_id, user, runtime, session, body or DeviceAccept())
+) -> DeviceWithAccountPublic:
+    """A pending device becomes active, optionally named and put in a zone; it gets a broker account."""
+    device, account = _transition("accept", area, device_id, user, runtime, session, body or DeviceAccept())
+    return DeviceWithAccountPublic.model_validate({**_public(device), "mqtt": account})
 
 
 @router.post("/{device_id}/reject", responses=_WRONG_STATUS)
@@ -183,12 +255,14 @@ def reject(
     area: AreaDep, device_id: str, user: Manager, runtime: RuntimeDep, session: SessionDep
 ) -> DevicePublic:
     """A pending device is refused; the hub ignores its reports from now on."""
-    return _transition("reject", area, device_id, user, runtime, session, DeviceAccept())
+    device, _ = _transition("reject", area, device_id, user, runtime, session, DeviceAccept())
+    return DevicePublic.model_validate(device)
 
 
 @router.post("/{device_id}/retire", responses=_WRONG_STATUS)
 def retire(
     area: AreaDep, device_id: str, user: Manager, runtime: RuntimeDep, session: SessionDep
 ) -> DevicePublic:
-    """An active device is taken out of service; its reports are ignored from now on."""
-    return _transition("retire", area, device_id, user, runtime, session, DeviceAccept())
+    """An active device is taken out of service: its broker account is deleted, its reports ignored."""
+    device, _ = _transition("retire", area, device_id, user, runtime, session, DeviceAccept())
+    return DevicePublic.model_validate(device)
