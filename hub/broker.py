@@ -12,7 +12,13 @@ import time
 from pathlib import Path
 
 from devices.mqtt_client import Credentials
-from hub.broker_security import DYNSEC_FILE, BrokerSecurityError, ensure_accounts, find_plugin
+from hub.broker_security import (
+    DYNSEC_FILE,
+    HUB_SECRET_FILE,
+    BrokerSecurityError,
+    ensure_accounts,
+    find_plugin,
+)
 
 REPO_CONF = Path(__file__).resolve().parent.parent / "mosquitto.conf"
 
@@ -67,10 +73,18 @@ class Broker:
         return self.data_dir / "mosquitto.conf"
 
     @property
+    def hub_secret_path(self) -> Path:
+        """JSON with the hub's username and password, readable by its owner only."""
+        return self.data_dir / HUB_SECRET_FILE
+
+    @property
     def hub(self) -> Credentials:
-        """The hub's account, created on the first start."""
+        """The hub's account, created with the broker's account file on first use."""
         if self.hub_credentials is None:
-            raise BrokerError("start the broker first: its accounts are created on the first start")
+            try:
+                self.hub_credentials = ensure_accounts(self.data_dir)
+            except BrokerSecurityError as exc:
+                raise BrokerError(str(exc)) from None
         return self.hub_credentials
 
     def start(self, timeout: float = 10) -> None:
@@ -82,9 +96,9 @@ class Broker:
             )
         try:
             plugin = find_plugin(self.plugin)
-            self.hub_credentials = ensure_accounts(self.data_dir)
         except BrokerSecurityError as exc:
             raise BrokerError(str(exc)) from None
+        _ = self.hub  # creates the account file before Mosquitto reads it
         self.config_path.write_text(render_config(self.conf.read_text(), self.port, self.data_dir, plugin))
         self.proc = subprocess.Popen(
             [exe, "-c", str(self.config_path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE

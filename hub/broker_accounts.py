@@ -16,6 +16,7 @@ from devices.messages import Outbound
 from devices.mqtt_client import Credentials, LinkConfig, MqttLink, Received
 from devices.payloads import Kind
 from hub.broker_security import acl
+from hub.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,16 @@ class BrokerAccounts:
                 subscriptions=(RESPONSE_TOPIC,),
             ),
             on_message=self._on_response,
+        )
+
+    @classmethod
+    def for_hub(cls, settings: Settings, purpose: str) -> BrokerAccounts:
+        """Accounts managed with the hub's own broker account, on a connection of their own."""
+        return cls(
+            settings.mqtt_host,
+            settings.mqtt_port,
+            settings.mqtt_credentials(),
+            f"{settings.mqtt_client_id}-{purpose}",
         )
 
     def start(self) -> None:

@@ -18,7 +18,7 @@ from hub.api.app import create_app
 from hub.areas import AreaError, create_area
 from hub.broker import Broker
 from hub.db import make_engine, make_sessionmaker
-from hub.demo import layout_from_args, register_demo_area, start_fleet
+from hub.demo import layout_from_args, provision_simulator, register_demo_area, start_fleet
 from hub.launcher import run_everything
 from hub.logs import setup_logging
 from hub.migrate import upgrade
@@ -54,9 +54,18 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
 
-    broker = Broker(settings.state_dir / "broker", settings.mqtt_port, binary=settings.mosquitto_bin)
+    broker = Broker(
+        settings.state_dir / "broker",
+        settings.mqtt_port,
+        binary=settings.mosquitto_bin,
+        plugin=settings.mosquitto_dynsec_plugin,
+    )
     broker.start()
-    print(f"mosquitto listening on 127.0.0.1:{broker.port} (config {broker.config_path}); Ctrl-C stops it")
+    print(
+        f"mosquitto listening on 127.0.0.1:{broker.port} (config {broker.config_path}); Ctrl-C stops it\n"
+        f"the hub's broker account is in {broker.hub_secret_path}: "
+        f"run the hub with KHU_MQTT_PASSWORD_FILE={broker.hub_secret_path}"
+    )
     _wait_for_signal()
     broker.stop()
     return 0
@@ -107,6 +116,7 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     specs = layout_from_args(args)
     if args.register:
         register_demo_area(settings, args.area, specs, args.connections)
+        provision_simulator(settings, args.area, specs, args.connections, args.dedicated)
     fleet = start_fleet(settings, args.area, specs, args.connections, args.dedicated)
     print(
         f"simulating {len(specs)} devices of area {args.area!r} on {settings.mqtt_host}:{settings.mqtt_port}"
@@ -163,7 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim = add("simulate", cmd_simulate, "run a simulated area of devices")
     _add_layout_args(sim)
     sim.add_argument(
-        "--register", action="store_true", help="also create the area and pre-register its devices"
+        "--register",
+        action="store_true",
+        help="also create the area, pre-register its devices and create their broker accounts",
     )
     admin = add("create-admin", cmd_create_admin, "create a commune admin account")
     admin.add_argument("--username", default="admin")

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
+from devices.mqtt_client import Credentials
 from devices.payloads import Kind
 from devices.sim import DeviceSpec, SimFleet, SimTimings, demo_layout
+from devices.sim.connection import SIM_ROOT
 from hub.areas import Registration, create_area, preregister
+from hub.broker_accounts import BrokerAccounts, tool_acls
+from hub.broker_security import write_private
 from hub.db import make_engine, make_sessionmaker
 from hub.models import Area
 from hub.settings import Settings
@@ -53,9 +59,52 @@ def register_demo_area(settings: Settings, code: str, specs: list[DeviceSpec], c
         engine.dispose()
 
 
+def simulator_accounts_path(settings: Settings, area: str) -> Path:
+    return settings.state_dir / f"simulator-accounts-{area}.json"
+
+
+def simulator_accounts(
+    accounts: BrokerAccounts, area: str, specs: list[DeviceSpec], connections: int, dedicated: bool
+) -> tuple[dict[str, Credentials], Credentials]:
+    """An account for each simulated connection (gateway or device), and one for remote controls."""
+    names = [s.device_id for s in specs] if dedicated else gateway_ids(connections)
+    kinds = {s.device_id: s.kind for s in specs}
+    made = {n: accounts.provision_device(area, n, kinds.get(n, Kind.GATEWAY)) for n in names}
+    control = accounts.provision_tool(f"sim-control.{area}", tool_acls([f"{SIM_ROOT}/{area}/#"]))
+    return made, control
+
+
+def provision_simulator(
+    settings: Settings, area: str, specs: list[DeviceSpec], connections: int, dedicated: bool
+) -> Path:
+    """Create the simulator's accounts, as an installer would, and keep them in a 0600 file."""
+    with BrokerAccounts.for_hub(settings, "setup") as accounts:
+        made, control = simulator_accounts(accounts, area, specs, connections, dedicated)
+    path = simulator_accounts_path(settings, area)
+    doc = {
+        "connections": {n: {"username": c.username, "password": c.password} for n, c in made.items()},
+        "control": {"username": control.username, "password": control.password},
+    }
+    write_private(path, json.dumps(doc, indent=1) + "\n")
+    return path
+
+
+def load_simulator_accounts(path: Path) -> tuple[dict[str, Credentials], Credentials]:
+    try:
+        doc = json.loads(path.read_text())
+        conns = {n: Credentials(c["username"], c["password"]) for n, c in doc["connections"].items()}
+        return conns, Credentials(doc["control"]["username"], doc["control"]["password"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise RuntimeError(
+            f"cannot read the simulator's broker accounts from {path} ({exc}); "
+            "run 'khu simulate --register' (or 'khu up') to create them"
+        ) from None
+
+
 def start_fleet(
     settings: Settings, area: str, specs: list[DeviceSpec], connections: int, dedicated: bool
 ) -> SimFleet:
+    conns, control = load_simulator_accounts(simulator_accounts_path(settings, area))
     fleet = SimFleet(
         host=settings.mqtt_host,
         port=settings.mqtt_port,
@@ -64,8 +113,8 @@ def start_fleet(
         connections=connections,
         dedicated=dedicated,
         timings=SimTimings(),
-        username=None,
-        password=None,
+        credentials=conns,
+        control_credentials=control,
     )
     fleet.start()
     if not fleet.wait_online(timeout=30):

@@ -18,7 +18,7 @@ from pathlib import Path
 from hub.accounts import create_user, has_admin
 from hub.broker import Broker, BrokerError
 from hub.db import make_engine, make_sessionmaker
-from hub.demo import layout_from_args, register_demo_area
+from hub.demo import layout_from_args, provision_simulator, register_demo_area
 from hub.migrate import upgrade
 from hub.models import Role
 from hub.settings import Settings
@@ -84,19 +84,30 @@ def run_everything(settings: Settings, args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-    broker = Broker(settings.state_dir / "broker", settings.mqtt_port, binary=settings.mosquitto_bin)
+    broker = Broker(
+        settings.state_dir / "broker",
+        settings.mqtt_port,
+        binary=settings.mosquitto_bin,
+        plugin=settings.mosquitto_dynsec_plugin,
+    )
     try:
         broker.start()
     except BrokerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    settings = settings.model_copy(update={"mqtt_password_file": broker.hub_secret_path.resolve()})
     children: dict[str, subprocess.Popen[bytes]] = {}
     try:
         upgrade(settings.db_url)
         password, secret_file = _ensure_admin(settings)
         specs = layout_from_args(args)
         register_demo_area(settings, args.area, specs, args.connections)
-        env = {**os.environ, "KHU_STATE_DIR": str(settings.state_dir.resolve())}
+        provision_simulator(settings, args.area, specs, args.connections, args.dedicated)
+        env = {
+            **os.environ,
+            "KHU_STATE_DIR": str(settings.state_dir.resolve()),
+            "KHU_MQTT_PASSWORD_FILE": str(settings.mqtt_password_file),
+        }
         cli = [sys.executable, "-m", "hub.cli"]
         children["hub"] = subprocess.Popen([*cli, "serve"], env=env)
         sim_args = ["simulate", "--area", args.area, "--connections", str(args.connections)]
@@ -158,6 +169,7 @@ def _banner(
             (kept in {secret_file})
   Ready:    {base}/readyz      Metrics: {base}/metrics
   Broker:   mqtt://127.0.0.1:{settings.mqtt_port}   data in {settings.state_dir}
+            (no anonymous access; the hub's account is in {settings.mqtt_password_file})
 
   Try it from another terminal:
     TOKEN=$(curl -s -d username=admin -d password='{password}' {base}/api/v1/auth/token \\

@@ -77,9 +77,7 @@ class HubRuntime:
             on_disconnected=lambda: self.metrics.connected.set(0),
         )
         self.ingestor.set_ack(self.link.ack)
-        self.accounts = BrokerAccounts(
-            settings.mqtt_host, settings.mqtt_port, account, f"{settings.mqtt_client_id}-accounts"
-        )
+        self.accounts = BrokerAccounts.for_hub(settings, "accounts")
         self.commands = CommandService(self.sessions, self.send)
         # Live streams hear of a batch first, so a phone sees the new state before the
         # confirmation of the command that caused it.

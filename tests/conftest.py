@@ -14,19 +14,55 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from devices.mqtt_client import LinkConfig, MqttLink
+from devices.mqtt_client import Credentials, LinkConfig, MqttLink
 from devices.payloads import Kind
 from devices.sim import DeviceSpec, SimFleet, SimTimings, demo_layout
 from hub.accounts import create_user
 from hub.api.app import create_app
 from hub.areas import Registration, create_area, preregister
 from hub.broker import Broker
+from hub.broker_accounts import BrokerAccounts, tool_acls
+from hub.demo import simulator_accounts
 from hub.migrate import upgrade
 from hub.models import Area, Role
 from hub.runtime import HubRuntime
 from hub.settings import Settings
 
 _area_seq = itertools.count(1)
+
+
+def tool_account(broker: Broker, filters: tuple[str, ...] = ("khu/v1/#", "khu-sim/#")) -> Credentials:
+    """A test's own broker account that may read and write ``filters`` (default: everything)."""
+    with BrokerAccounts("127.0.0.1", broker.port, broker.hub, f"test-setup-{os.getpid()}") as accounts:
+        return accounts.provision_tool(f"tester-{next(_area_seq)}-{os.getpid()}", tool_acls(filters))
+
+
+def raw_link(broker: Broker, name: str, account: Credentials | None = None, **config: Any) -> MqttLink:
+    """A connected bare MQTT link with a tool account (or ``account``)."""
+    creds = account or tool_account(broker)
+    link = MqttLink(
+        LinkConfig(
+            "127.0.0.1",
+            broker.port,
+            f"{name}-{next(_area_seq)}-{os.getpid()}",
+            creds.username,
+            creds.password,
+            persistent=False,
+            **config,
+        )
+    )
+    link.start()
+    assert link.wait_subscribed(5), f"{name} could not connect and subscribe"
+    return link
+
+
+def sim_accounts(
+    broker: Broker, area: str, specs: list[DeviceSpec], connections: int = 1, dedicated: bool = False
+) -> dict[str, Any]:
+    """``SimFleet`` keyword arguments with a broker account for each of its connections."""
+    with BrokerAccounts("127.0.0.1", broker.port, broker.hub, f"test-setup-{os.getpid()}") as accounts:
+        conns, control = simulator_accounts(accounts, area, specs, connections, dedicated)
+    return {"credentials": conns, "control_credentials": control}
 
 
 @pytest.fixture(scope="session")
@@ -97,6 +133,8 @@ def make_settings(tmp: Path, broker: Broker, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "state_dir": tmp,
         "mqtt_port": broker.port,
+        "mqtt_username": broker.hub.username,
+        "mqtt_password": broker.hub.password,
         "mqtt_client_id": f"khu-hub-test-{next(_area_seq)}-{os.getpid()}",
         # Quick lease renewals so schedule edits apply and a standby takes over in tests' time.
         "scheduler_renew_s": 0.2,
@@ -135,12 +173,8 @@ def hub(broker: Broker, hub_factory: Callable[..., HubHarness]) -> HubHarness:
 
 @pytest.fixture
 def device_link(broker: Broker) -> Iterator[MqttLink]:
-    """A bare MQTT connection that plays a device publishing raw bytes."""
-    link = MqttLink(
-        LinkConfig("127.0.0.1", broker.port, f"raw-{next(_area_seq)}-{os.getpid()}", persistent=False)
-    )
-    link.start()
-    assert link.wait_connected(5)
+    """A bare MQTT connection that plays a device publishing raw bytes (may write any topic)."""
+    link = raw_link(broker, "raw")
     yield link
     link.stop()
 
@@ -194,6 +228,7 @@ def sim_area_factory(broker: Broker, hub: HubHarness, area_code: str) -> Iterato
         if not dedicated:
             regs += [Registration(f"gw-{i + 1}", Kind.GATEWAY, f"gw {i + 1}") for i in range(connections)]
         make_area(hub, area_code, regs)
+        accounts, control = simulator_accounts(hub.runtime.accounts, area_code, specs, connections, dedicated)
         fleet = SimFleet(
             "127.0.0.1",
             broker.port,
@@ -202,6 +237,8 @@ def sim_area_factory(broker: Broker, hub: HubHarness, area_code: str) -> Iterato
             connections=connections,
             dedicated=dedicated,
             timings=timings,
+            credentials=accounts,
+            control_credentials=control,
         )
         fleets.append(fleet)
         fleet.start()

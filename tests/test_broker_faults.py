@@ -10,24 +10,21 @@ from fastapi.testclient import TestClient
 
 from devices import topics
 from devices.codec import encode_report
-from devices.mqtt_client import LinkConfig, MqttLink
+from devices.mqtt_client import MqttLink
 from devices.payloads import DeviceInfo, Kind, LightState
 from hub.api.app import create_app
 from hub.areas import Registration
 from hub.broker import Broker
 from hub.migrate import upgrade
 from hub.runtime import HubRuntime
-from tests.conftest import HubHarness, make_area, make_settings
+from tests.conftest import HubHarness, make_area, make_settings, raw_link
 from tests.test_ingest import now_ms
 
 C = topics.Channel
 
 
 def _device(broker: Broker, name: str) -> MqttLink:
-    link = MqttLink(LinkConfig("127.0.0.1", broker.port, name, persistent=False))
-    link.start()
-    assert link.wait_connected(5)
-    return link
+    return raw_link(broker, name)
 
 
 def _publish_level(link: MqttLink, area: str, level: int) -> None:

@@ -17,7 +17,7 @@ from devices.sim import DeviceSpec, SimFleet
 from hub.areas import Registration
 from hub.broker import Broker
 from hub.models import Role
-from tests.conftest import FAST, HubHarness, make_area
+from tests.conftest import FAST, HubHarness, make_area, sim_accounts
 
 PASSWORD = "Mật-khẩu-dài-1"
 LIGHT_INFO = DeviceInfo(kind=Kind.LIGHT, model="LED-60", firmware="1.0", rated_w=60.0)
@@ -275,10 +275,12 @@ def test_zones_crud(hub: HubHarness, area_code: str) -> None:
 
 @pytest.fixture
 def new_light(broker: Broker, hub: HubHarness, area_code: str) -> Iterator[SimFleet]:
-    """A simulated light the hub has never heard of, on its own connection."""
-    make_area(hub, area_code)
+    """A light the hub has never heard of, newly wired to the area's gateway (which has an account)."""
+    make_area(hub, area_code, [Registration("gw-1", Kind.GATEWAY, "Bộ gom")])
     spec = DeviceSpec("light-new", Kind.LIGHT, None, "Đèn mới", "LED-60", rated_w=60.0)
-    fleet = SimFleet("127.0.0.1", broker.port, area_code, [spec], dedicated=True, timings=FAST)
+    fleet = SimFleet(
+        "127.0.0.1", broker.port, area_code, [spec], timings=FAST, **sim_accounts(broker, area_code, [spec])
+    )
     fleet.start()
     try:
         assert fleet.wait_online(10)
@@ -310,6 +312,9 @@ def test_pending_device_accepted_into_a_zone_becomes_controllable(
         "Đèn đầu ngõ",
         zone["id"],
     )
+    # Its own broker account, in case it is later moved off the gateway; shown this once.
+    assert accepted["mqtt"]["username"] == f"{area_code}.light-new"
+    assert len(accepted["mqtt"]["password"]) >= 20
     again = detail(head.post(f"{base}/accept"), 409)
     assert (
         again

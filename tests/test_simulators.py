@@ -49,6 +49,7 @@ from devices.sim import (
     epoch_ms,
 )
 from hub.broker import Broker
+from tests.conftest import sim_accounts, tool_account
 
 CODEC = NativeCodec()
 FAST = SimTimings(action_delay_s=0.02, play_duration_s=0.2, heartbeat_s=30.0, motion_per_hour=0.0)
@@ -61,32 +62,25 @@ class Observer:
         self.area = area
         self._cond = threading.Condition()
         self._seen: list[Inbound] = []
-        self._probe = f"khu-sim/{area}/_observer/probe"
-        self._ready = threading.Event()
+        account = tool_account(broker)
         self.link = MqttLink(
             LinkConfig(
                 "127.0.0.1",
                 broker.port,
                 f"obs-{area}",
+                account.username,
+                account.password,
                 persistent=False,
-                subscriptions=(f"{topics.ROOT}/{area}/#", self._probe),
+                subscriptions=(f"{topics.ROOT}/{area}/#",),
             ),
             on_message=self._message,
-            on_connected=self._probe_subscriptions,
         )
-
-    def _probe_subscriptions(self) -> None:
-        # Our own packets are handled in order: the probe coming back proves we are subscribed.
-        self.link.publish(Outbound(self._probe, b"1"))
 
     def start(self) -> None:
         self.link.start()
-        assert self._ready.wait(5), "observer did not subscribe"
+        assert self.link.wait_subscribed(5), "observer did not subscribe"
 
     def _message(self, msg: Received) -> None:
-        if msg.topic == self._probe:
-            self._ready.set()
-            return
         parsed = topics.parse(msg.topic)
         if parsed is None or parsed.channel is topics.Channel.CMD:
             return
@@ -178,7 +172,12 @@ def make_fleet(broker: Broker, area_code: str) -> Iterator[Callable[..., SimFlee
 
     def start(specs: list[DeviceSpec], **options: Any) -> SimFleet:
         options.setdefault("timings", FAST)
-        fleet = SimFleet(host="127.0.0.1", port=broker.port, area=area_code, specs=specs, **options)
+        accounts = sim_accounts(
+            broker, area_code, specs, options.get("connections", 1), options.get("dedicated", False)
+        )
+        fleet = SimFleet(
+            host="127.0.0.1", port=broker.port, area=area_code, specs=specs, **options, **accounts
+        )
         fleets.append(fleet)
         fleet.start()
         assert fleet.wait_online(timeout=10)
@@ -431,12 +430,14 @@ def test_abort_gateway_makes_the_broker_publish_its_will(
 
 
 def test_clean_stop_reports_the_gateway_offline(observer: Observer, broker: Broker, area_code: str) -> None:
+    specs = small_layout(area_code)
     fleet = SimFleet(
         host="127.0.0.1",
         port=broker.port,
         area=area_code,
-        specs=small_layout(area_code),
+        specs=specs,
         timings=FAST,
+        **sim_accounts(broker, area_code, specs),
     )
     fleet.start()
     try:

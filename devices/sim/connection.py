@@ -12,7 +12,7 @@ from typing import Any
 from devices import topics
 from devices.codec import encode_report
 from devices.messages import Outbound
-from devices.mqtt_client import LinkConfig, MqttLink, Received
+from devices.mqtt_client import Credentials, LinkConfig, MqttLink, Receipt, Received
 from devices.payloads import CAPABILITIES, Availability, DeviceInfo, Heartbeat, Kind
 from devices.sim.device import SimDevice
 from devices.sim.layout import GATEWAY_MODEL, SIM_FIRMWARE, SimTimings
@@ -26,17 +26,10 @@ SIM_ROOT = "khu-sim"
 
 @dataclass(frozen=True, slots=True)
 class BrokerAddress:
-    """Where and as whom the simulator connects."""
+    """Where the simulator connects."""
 
     host: str
     port: int
-    username: str | None = None
-    password: str | None = None
-
-
-def probe_topic(area: str, name: str) -> str:
-    """A connection's private topic, used to learn that its subscriptions are active."""
-    return f"{SIM_ROOT}/{area}/{name}/probe"
 
 
 class SimConnection:
@@ -55,6 +48,7 @@ class SimConnection:
         *,
         gateway: bool,
         timings: SimTimings,
+        credentials: Credentials | None = None,
     ) -> None:
         if not gateway and len(devices) != 1:
             raise ValueError("a dedicated connection carries exactly one device")
@@ -62,16 +56,18 @@ class SimConnection:
         self.area = area
         self.gateway_id = name if gateway else None
         self._broker = broker
+        self._credentials = credentials
         self._scheduler = scheduler
         self._timings = timings
         self._devices = {d.device_id: d for d in devices}
-        self._probe = probe_topic(area, name)
         self._link: MqttLink | None = None
         # Bumped whenever the link is replaced, so late callbacks of an old one are ignored.
         self._generation = 0
         self._wanted = False
         self._announced = False
         self._ready = threading.Event()
+        self._last_receipt: Receipt | None = None
+        self._announce_receipt: Receipt | None = None
         self._heartbeat: Repeating | None = None
         self._started = time.monotonic()
         for device in devices:
@@ -91,8 +87,17 @@ class SimConnection:
         return self._link
 
     def wait_ready(self, timeout: float) -> bool:
-        """Wait until connected, subscribed and announced."""
-        return self._ready.wait(timeout)
+        """Wait until subscribed and the broker acknowledged the whole announcement."""
+        deadline = time.monotonic() + timeout
+        while self._ready.wait(max(0.0, deadline - time.monotonic())):
+            link, receipt = self._link, self._announce_receipt
+            if link is not None and link.subscribed and receipt is not None and receipt.done():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            # QoS 1 acknowledgements come in order: the last one covers the whole announcement.
+            time.sleep(0.005)
+        return False
 
     # --- life cycle, any thread but the scheduler's ------------------------------------
 
@@ -134,7 +139,7 @@ class SimConnection:
         """Publish a report; dropped while the connection is down or not yet announced."""
         link = self._link
         if link is not None and (self._announced or announcing):
-            link.publish(out)
+            self._last_receipt = link.publish_with_receipt(out)
 
     def drop_device(self, device: SimDevice[Any]) -> None:
         """Gateway: report the device offline; dedicated: kill the connection."""
@@ -165,11 +170,11 @@ class SimConnection:
             host=self._broker.host,
             port=self._broker.port,
             client_id=f"sim-{self.area}-{self.name}",
-            username=self._broker.username,
-            password=self._broker.password,
+            username=self._credentials.username if self._credentials else None,
+            password=self._credentials.password if self._credentials else None,
             persistent=False,
             will=self._status(self._owner_id(), Availability.OFFLINE),
-            subscriptions=(commands, self._probe),
+            subscriptions=(commands,),
         )
 
     def _status(self, device_id: str, availability: Availability) -> Outbound:
@@ -180,6 +185,7 @@ class SimConnection:
         self._generation += 1
         self._announced = False
         self._ready.clear()
+        self._announce_receipt = None
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             self._heartbeat = None
@@ -195,6 +201,7 @@ class SimConnection:
         if gen == self._generation:
             self._announced = False
             self._ready.clear()
+            self._announce_receipt = None
 
     def _announce(self, gen: int) -> None:
         if gen != self._generation or self._link is None:
@@ -206,10 +213,9 @@ class SimConnection:
                 device.announce()
             else:
                 self.send(self._status(device.device_id, Availability.OFFLINE), announcing=True)
+        self._announce_receipt = self._last_receipt
         self._announced = True
-        # Our own packets reach the broker in order: once the probe comes back, the
-        # subscriptions sent at connect are active and every report above was accepted.
-        self.send(Outbound(self._probe, str(gen).encode(), qos=1), announcing=True)
+        self._ready.set()
 
     def _announce_gateway(self) -> None:
         assert self.gateway_id is not None
@@ -235,10 +241,6 @@ class SimConnection:
         self.send(encode_report(self.area, self.gateway_id, topics.Channel.EVENT, body))
 
     def _message(self, gen: int, msg: Received) -> None:
-        if msg.topic == self._probe:
-            if gen == self._generation and msg.payload == str(gen).encode():
-                self._ready.set()
-            return
         parsed = topics.parse(msg.topic)
         if parsed is None or parsed.channel is not topics.Channel.CMD or parsed.area != self.area:
             return

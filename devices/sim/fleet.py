@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
-from devices.messages import Outbound
-from devices.mqtt_client import LinkConfig, MqttLink, Received
+from devices.mqtt_client import Credentials, LinkConfig, MqttLink, Received
 from devices.sim.camera import SimCamera
-from devices.sim.connection import BrokerAddress, SimConnection, probe_topic
+from devices.sim.connection import BrokerAddress, SimConnection
 from devices.sim.control import (
     ComeBack,
     Control,
@@ -34,7 +32,7 @@ log = logging.getLogger(__name__)
 
 D = TypeVar("D", SimLight, SimSpeaker, SimCamera)
 
-# Not an identifier, so it can never collide with a device's or gateway's probe topic.
+# Not an identifier, so it can never collide with a device's or gateway's client id.
 _CONTROL_NAME = "_control"
 
 
@@ -55,10 +53,12 @@ class SimFleet:
         connections: int = 1,
         dedicated: bool = False,
         timings: SimTimings | None = None,
-        username: str | None = None,
-        password: str | None = None,
+        credentials: Mapping[str, Credentials] | None = None,
+        control_credentials: Credentials | None = None,
         seed: int | None = None,
     ) -> None:
+        """``credentials`` maps each connection (gateway or dedicated device id) to its broker
+        account; ``control_credentials`` may read ``khu-sim/<area>/#`` for remote controls."""
         if not is_ident(area):
             raise ValueError(f"invalid area code {area!r}")
         if connections < 1:
@@ -72,24 +72,21 @@ class SimFleet:
             if spec.device_id in self._devices:
                 raise ValueError(f"device id {spec.device_id} listed twice")
             self._devices[spec.device_id] = make_device(spec, area, self.timings, self._scheduler, rng)
-        broker = BrokerAddress(host, port, username, password)
+        broker = BrokerAddress(host, port)
+        self._credentials = dict(credentials or {})
         self._connections = self._build_connections(broker, connections, dedicated)
         self._gateways = [c for c in self._connections if c.gateway_id is not None]
-        self._control_probe = probe_topic(area, _CONTROL_NAME)
-        self._control_ready = threading.Event()
         self._control = MqttLink(
             LinkConfig(
                 host,
                 port,
                 f"sim-{area}-{_CONTROL_NAME}",
-                username,
-                password,
+                control_credentials.username if control_credentials else None,
+                control_credentials.password if control_credentials else None,
                 persistent=False,
-                subscriptions=(control_filter(area), self._control_probe),
+                subscriptions=(control_filter(area),),
             ),
             on_message=self._on_control_message,
-            on_connected=self._on_control_connected,
-            on_disconnected=self._control_ready.clear,
         )
         self._started = False
         self._stopped = False
@@ -112,7 +109,7 @@ class SimFleet:
     def wait_online(self, timeout: float) -> bool:
         """Wait until every connection meant to be up is subscribed and has announced."""
         deadline = time.monotonic() + timeout
-        if not self._control_ready.wait(max(0.0, deadline - time.monotonic())):
+        if not self._control.wait_subscribed(timeout):
             return False
         return all(
             conn.wait_ready(max(0.0, deadline - time.monotonic()))
@@ -181,6 +178,7 @@ class SimFleet:
                     [d],
                     gateway=False,
                     timings=self.timings,
+                    credentials=self._credentials.get(d.device_id),
                 )
                 for d in devices
             ]
@@ -200,6 +198,7 @@ class SimFleet:
                     share,
                     gateway=True,
                     timings=self.timings,
+                    credentials=self._credentials.get(name),
                 )
             )
         return conns
@@ -208,14 +207,8 @@ class SimFleet:
         for device in self._devices.values():
             device.boot()
 
-    def _on_control_connected(self) -> None:
-        self._control.publish(Outbound(self._control_probe, b"ready", qos=1))
-
     def _on_control_message(self, msg: Received) -> None:
         # Runs on the control link's own network thread, which may wait on devices.
-        if msg.topic == self._control_probe:
-            self._control_ready.set()
-            return
         target = control_target(msg.topic, self.area)
         if target is None:
             return
