@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from devices.mqtt_client import Credentials, LinkConfig, MqttLink
+from devices.mqtt_client import Credentials, LinkConfig, MqttLink, Received
 from devices.payloads import Kind
 from devices.sim import DeviceSpec, SimFleet, SimTimings, demo_layout
 from hub.accounts import create_user
@@ -37,7 +37,13 @@ def tool_account(broker: Broker, filters: tuple[str, ...] = ("khu/v1/#", "khu-si
         return accounts.provision_tool(f"tester-{next(_area_seq)}-{os.getpid()}", tool_acls(filters))
 
 
-def raw_link(broker: Broker, name: str, account: Credentials | None = None, **config: Any) -> MqttLink:
+def raw_link(
+    broker: Broker,
+    name: str,
+    account: Credentials | None = None,
+    on_message: Callable[[Received], None] | None = None,
+    **config: Any,
+) -> MqttLink:
     """A connected bare MQTT link with a tool account (or ``account``)."""
     creds = account or tool_account(broker)
     link = MqttLink(
@@ -49,7 +55,8 @@ def raw_link(broker: Broker, name: str, account: Credentials | None = None, **co
             creds.password,
             persistent=False,
             **config,
-        )
+        ),
+        on_message=on_message,
     )
     link.start()
     assert link.wait_subscribed(5), f"{name} could not connect and subscribe"
