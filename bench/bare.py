@@ -6,22 +6,23 @@ import itertools
 import threading
 import time
 
+from bench.accounts import link_config
 from bench.peer import BARE_ROOT
 from devices.messages import Outbound
-from devices.mqtt_client import LinkConfig, MqttLink, Received
+from devices.mqtt_client import Credentials, MqttLink, Received
 
 
 class BareRoundTrip:
     """Command -> state round trips against ``bench.peer echo``: QoS 1 both ways, as the hub's."""
 
-    def __init__(self, port: int, device: str = "dev-1") -> None:
+    def __init__(self, port: int, account: Credentials, device: str = "dev-1") -> None:
         self._cmd = f"{BARE_ROOT}/{device}/cmd"
         self._state = f"{BARE_ROOT}/{device}/state"
         self._done = threading.Event()
         self._expect = b""
         self._seq = itertools.count()
         self.link = MqttLink(
-            LinkConfig("127.0.0.1", port, "bench-roundtrip", persistent=False, subscriptions=(self._state,)),
+            link_config(port, "bench-roundtrip", account, persistent=False, subscriptions=(self._state,)),
             on_message=self._got,
         )
 

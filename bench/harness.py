@@ -23,13 +23,16 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
+from bench.accounts import save_account
 from bench.http import Client
 from devices.payloads import Kind
 from devices.sim import DeviceSpec
 from hub.accounts import create_user
 from hub.areas import create_area, ensure_zone
 from hub.broker import Broker, free_port
+from hub.broker_accounts import BrokerAccounts, tool_acls
 from hub.db import make_engine, make_sessionmaker
+from hub.demo import write_simulator_accounts
 from hub.migrate import upgrade
 from hub.models import Area, Device, DeviceStatus, Role
 
@@ -164,7 +167,7 @@ def cpu_seconds(pid: int) -> float:
 class Hub:
     """A ``khu serve`` process (the hub as deployed: HTTP API, MQTT link, scheduler) on loopback."""
 
-    def __init__(self, state_dir: Path, broker_port: int, **settings: Any) -> None:
+    def __init__(self, state_dir: Path, broker_port: int, account_file: Path, **settings: Any) -> None:
         self.state_dir = state_dir
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("KHU_")}
@@ -173,6 +176,7 @@ class Hub:
             "mqtt_port": broker_port,
             "http_port": self.port,
             "mqtt_client_id": "khu-hub-bench",
+            "mqtt_password_file": account_file,
             "log_level": "WARNING",
             "access_token_minutes": 600,
             "secret_key": "bench-" + secrets.token_hex(16),
@@ -315,6 +319,9 @@ class Stack:
 
     def __enter__(self) -> Stack:
         self.broker.start()
+        with BrokerAccounts("127.0.0.1", self.port, self.broker.hub, "bench-setup") as accounts:
+            self.account = accounts.provision_tool("bench", tool_acls(("#",)))
+        self.account_file = save_account(self.dir / "bench-account.json", self.account)
         upgrade(self.db_url)
         engine = make_engine(self.db_url)
         try:
@@ -396,7 +403,7 @@ class Stack:
             engine.dispose()
 
     def hub(self, **settings: Any) -> Hub:
-        hub = Hub(self.dir, self.port, **settings)
+        hub = Hub(self.dir, self.port, self.broker.hub_secret_path, **settings)
         self._hubs.append(hub)
         return hub
 
@@ -408,17 +415,28 @@ class Stack:
         return hub
 
     def peer(self, *args: str) -> Peer:
-        peer = Peer([args[0], "--port", str(self.port), *args[1:]], self.dir / f"peer-{args[0]}.log")
+        account = ["--account", str(self.account_file)] if args[0] != "fleet" else []
+        peer = Peer(
+            [args[0], "--port", str(self.port), *account, *args[1:]], self.dir / f"peer-{args[0]}.log"
+        )
         self._peers.append(peer)
         return peer
 
     def fleet(self, area: str, timeout: float = 120, **layout: int | float) -> Peer:
-        args = ["fleet", "--area", area]
+        args = ["fleet", "--area", area, "--accounts", str(self.fleet_accounts(area, **layout))]
         for key, value in layout.items():
             args += [f"--{key.replace('_', '-')}", str(value)]
         peer = self.peer(*args, "--timeout", str(timeout))
         peer.expect_ready(timeout + 30)
         return peer
+
+    def fleet_accounts(self, area: str, **layout: int | float) -> Path:
+        """Each gateway of ``bench.peer fleet`` gets its own account, as deployed."""
+        names = [f"gw-{i + 1}" for i in range(int(layout.get("connections", 1)))]
+        with BrokerAccounts("127.0.0.1", self.port, self.broker.hub, "bench-setup") as accounts:
+            made = {n: accounts.provision_device(area, n, Kind.GATEWAY) for n in names}
+            control = accounts.provision_tool(f"sim-control.{area}", tool_acls((f"khu-sim/{area}/#",)))
+        return write_simulator_accounts(self.dir / f"sim-accounts-{area}.json", made, control)
 
     def online_count(self, hub: Hub, code: str, kind: str | None = None) -> int:
         c = hub.client()

@@ -20,9 +20,10 @@ import sqlite3
 import threading
 import time
 
+from bench.accounts import link_config
 from bench.harness import Result, Stack, wait_until
 from devices.messages import Outbound
-from devices.mqtt_client import LinkConfig, MqttLink, Received
+from devices.mqtt_client import Credentials, MqttLink, Received
 from devices.payloads import Kind
 from devices.sim import DeviceSpec
 
@@ -97,11 +98,11 @@ def _backlog(specs: list[DeviceSpec], total: int, ts0: int) -> tuple[list[Outbou
 class Publisher:
     """Publishes a backlog and returns once the broker has all of it (a probe comes back after it)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, account: Credentials) -> None:
         self._probe = "bare/ingest-probe"
         self._back = threading.Event()
         self.link = MqttLink(
-            LinkConfig("127.0.0.1", port, "bench-publisher", persistent=False, subscriptions=(self._probe,)),
+            link_config(port, "bench-publisher", account, persistent=False, subscriptions=(self._probe,)),
             on_message=self._got,
         )
         self.link.start()
@@ -131,7 +132,7 @@ def run(messages: int = 60_000, lights: int = 1000, cameras: int = 1000) -> list
     with Stack("ingest") as stack:
         specs = _specs(lights, cameras)
         stack.register(AREA, specs)
-        publisher = Publisher(stack.port)
+        publisher = Publisher(stack.port, stack.account)
 
         # --- bare subscriber -------------------------------------------------------------
         ts0 = int(time.time() * 1000)

@@ -23,7 +23,7 @@ def run(commands: int = 1000, block: int = 100) -> list[Result]:
         stack.fleet(AREA, lights=10, streets=1)
         stack.wait_online(hub, AREA, len(specs) + 1)
         stack.peer("echo").expect_ready(15)
-        bare = BareRoundTrip(stack.port)
+        bare = BareRoundTrip(stack.port, stack.account)
         bare.start()
         client = hub.client()
         path = f"/api/v1/areas/{AREA}/commands"

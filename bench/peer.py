@@ -16,11 +16,14 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
+from bench.accounts import link_config, load_account
 from devices.messages import Outbound
-from devices.mqtt_client import LinkConfig, MqttLink, Received
+from devices.mqtt_client import MqttLink, Received
 from devices.sim import SimFleet, SimTimings, demo_layout
+from hub.demo import load_simulator_accounts
 
 BARE_ROOT = "bare"
 
@@ -49,7 +52,17 @@ def run_fleet(args: argparse.Namespace) -> None:
     timings = SimTimings(
         action_delay_s=0.0, play_duration_s=args.play_s, heartbeat_s=0.0, motion_per_hour=0.0
     )
-    fleet = SimFleet("127.0.0.1", args.port, args.area, specs, connections=args.connections, timings=timings)
+    conns, control = load_simulator_accounts(args.accounts)
+    fleet = SimFleet(
+        "127.0.0.1",
+        args.port,
+        args.area,
+        specs,
+        connections=args.connections,
+        timings=timings,
+        credentials=conns,
+        control_credentials=control,
+    )
     started = time.monotonic()
     fleet.start()
     ok = fleet.wait_online(args.timeout)
@@ -67,10 +80,10 @@ def run_echo(args: argparse.Namespace) -> None:
         link.publish(Outbound(msg.topic[: -len("cmd")] + "state", msg.payload, qos=1))
 
     link = MqttLink(
-        LinkConfig(
-            "127.0.0.1",
+        link_config(
             args.port,
             "bench-echo",
+            load_account(args.account),
             persistent=False,
             subscriptions=(f"{BARE_ROOT}/+/cmd",),
         ),
@@ -106,10 +119,10 @@ def run_sink(args: argparse.Namespace) -> None:
 
     filters = [f"khu/v1/+/+/{c}" for c in ("state", "status", "event", "info")]
     link = MqttLink(
-        LinkConfig(
-            "127.0.0.1",
+        link_config(
             args.port,
             args.client_id,
+            load_account(args.account),
             persistent=True,
             subscriptions=(*filters, probe),
         ),
@@ -122,7 +135,7 @@ def run_sink(args: argparse.Namespace) -> None:
     say(count=count)
     link.stop()
     # Leave no persistent session behind: the broker would queue later benchmarks' traffic for it.
-    clean = MqttLink(LinkConfig("127.0.0.1", args.port, args.client_id, persistent=False))
+    clean = MqttLink(link_config(args.port, args.client_id, load_account(args.account), persistent=False))
     clean.start()
     clean.wait_connected(5)
     clean.stop()
@@ -142,10 +155,13 @@ def main(argv: list[str] | None = None) -> None:
     fleet.add_argument("--connections", type=int, default=1)
     fleet.add_argument("--play-s", type=float, default=2.0)
     fleet.add_argument("--timeout", type=float, default=120)
+    fleet.add_argument("--accounts", type=Path, required=True, help="as hub.demo.provision_simulator writes")
     echo = sub.add_parser("echo")
     echo.add_argument("--port", type=int, required=True)
+    echo.add_argument("--account", required=True)
     sink = sub.add_parser("sink")
     sink.add_argument("--port", type=int, required=True)
+    sink.add_argument("--account", required=True)
     sink.add_argument("--client-id", default="bench-sink")
     sink.add_argument("--expect", type=int, required=True)
     args = parser.parse_args(argv)

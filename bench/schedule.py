@@ -22,11 +22,12 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 
+from bench.accounts import link_config
 from bench.fanout import upload_request
 from bench.harness import Result, Stack, percentile, wait_until
 from bench.wav import silent_wav
 from devices.messages import Outbound
-from devices.mqtt_client import LinkConfig, MqttLink, Received
+from devices.mqtt_client import Credentials, MqttLink, Received
 from devices.sim import demo_layout
 
 AREA = "sch"
@@ -36,11 +37,11 @@ TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 class Observer:
     """Notes when each command reaches the broker (wall clock), by device."""
 
-    def __init__(self, port: int, filters: tuple[str, ...]) -> None:
+    def __init__(self, port: int, account: Credentials, filters: tuple[str, ...]) -> None:
         self.seen: list[tuple[float, str, int]] = []
         self._lock = threading.Lock()
         self.link = MqttLink(
-            LinkConfig("127.0.0.1", port, "bench-observer", persistent=False, subscriptions=filters),
+            link_config(port, "bench-observer", account, persistent=False, subscriptions=filters),
             on_message=self._got,
         )
         self.link.start()
@@ -86,9 +87,11 @@ def _lateness(
 LEVEL0 = 10
 
 
-def _baseline(port: int, zones: int, per_zone: int, instants: list[float]) -> list[float]:
-    observer = Observer(port, ("bare/sched/+/cmd",))
-    link = MqttLink(LinkConfig("127.0.0.1", port, "bench-bare-scheduler", persistent=False))
+def _baseline(
+    port: int, account: Credentials, zones: int, per_zone: int, instants: list[float]
+) -> list[float]:
+    observer = Observer(port, account, ("bare/sched/+/cmd",))
+    link = MqttLink(link_config(port, "bench-bare-scheduler", account, persistent=False))
     link.start()
     link.wait_connected(10)
     zone_of = {f"z{z}-{n}": z for z in range(zones) for n in range(per_zone)}
@@ -127,10 +130,10 @@ def run(
         # --- baseline: APScheduler alone ------------------------------------------------------
         start = int(time.time()) + 3
         instants = [start + i * gap_s for i in range(max(5, steps // 2))]
-        bare = _baseline(stack.port, zones, per_zone, instants)
+        bare = _baseline(stack.port, stack.account, zones, per_zone, instants)
 
         # --- the hub's timetables ---------------------------------------------------------------
-        observer = Observer(stack.port, (f"khu/v1/{AREA}/+/cmd",))
+        observer = Observer(stack.port, stack.account, (f"khu/v1/{AREA}/+/cmd",))
         street_zone = {f"Đường {z + 1}": zone_ids[f"Đường {z + 1}"] for z in range(zones)}
         zone_of = {s.device_id: zone_ids[s.zone] for s in specs if s.kind == "light" and s.zone}
         start = int(time.time()) + 6

@@ -80,7 +80,10 @@ def provision_simulator(
     """Create the simulator's accounts, as an installer would, and keep them in a 0600 file."""
     with BrokerAccounts.for_hub(settings, "setup") as accounts:
         made, control = simulator_accounts(accounts, area, specs, connections, dedicated)
-    path = simulator_accounts_path(settings, area)
+    return write_simulator_accounts(simulator_accounts_path(settings, area), made, control)
+
+
+def write_simulator_accounts(path: Path, made: dict[str, Credentials], control: Credentials) -> Path:
     doc = {
         "connections": {n: {"username": c.username, "password": c.password} for n, c in made.items()},
         "control": {"username": control.username, "password": control.password},

@@ -279,6 +279,12 @@ TABLE: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/areas/{code}/devices/{device_id}/retire"): Case(
         manager(200), lambda w, r: Call({"device_id": w.fresh_device(DeviceStatus.ACTIVE)})
     ),
+    ("POST", "/api/v1/areas/{code}/devices"): Case(
+        manager(201), lambda w, r: Call(json={"device_id": w.unique("dev-"), "kind": "light"})
+    ),
+    ("POST", "/api/v1/areas/{code}/devices/{device_id}/credentials"): Case(
+        manager(200), lambda w, r: Call({"device_id": w.fresh_device(DeviceStatus.ACTIVE)})
+    ),
     ("POST", "/api/v1/areas/{code}/commands"): Case(controller(422), _command),
     ("GET", "/api/v1/areas/{code}/commands"): Case(controller(200)),
     ("GET", "/api/v1/areas/{code}/commands/{command_id}"): Case(
