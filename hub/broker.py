@@ -35,7 +35,8 @@ def free_port() -> int:
 
 def render_config(template: str, port: int, data_dir: Path, plugin: str) -> str:
     """The repo's config with this instance's port, data folder, plugin path and user filled in."""
-    text = re.sub(r"(?m)^listener\s+\d+", f"listener {port}", template)
+    # Only the first listener is ours to move; others (TLS, see docs/security.md) stay as written.
+    text = re.sub(r"(?m)^listener\s+\d+", f"listener {port}", template, count=1)
     text = re.sub(r"(?m)^(persistence_location|log_dest|user|plugin|plugin_opt_config_file)\b.*$", "", text)
     extra = [
         f"plugin {plugin}",

@@ -2,6 +2,8 @@
 
 queued (device offline, waits until ``expires_at``) -> sent -> confirmed | timed_out |
 expired | failed. A timed-out command still turns confirmed if the device answers later.
+A sent command still unconfirmed when its device (re)announces itself online is sent again:
+the broker may have lost it in a crash, or the device may have reconnected without a session.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import and_, exists, insert, or_, select, update
+from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from devices.messages import CommandOrder
@@ -79,6 +81,8 @@ class CommandService:
         self._watched: dict[str, tuple[str, str]] = {}
         self._finished: dict[str, Outcome] = {}
         self._wake = threading.Event()
+        # Devices that announced themselves online since the last sweep.
+        self._returned: set[tuple[str, str]] = set()
         self._listeners: list[Callable[[Outcome, str], None]] = []
         self._stop = threading.Event()
         self._sweeper = threading.Thread(target=self._sweep_forever, name="command-sweeper", daemon=True)
@@ -263,7 +267,10 @@ class CommandService:
                         self._finished[outcome.command_id] = outcome
             if finished:
                 self._cond.notify_all()
-        if any(ch.fields.get("online") is True for ch in changes):
+        returned = {(ch.area, ch.device) for ch in changes if ch.fields.get("online") is True}
+        if returned:
+            with self._cond:
+                self._returned |= returned
             self._wake.set()  # a device came back: deliver what waited for it now
         self._announce(finished)
 
@@ -287,11 +294,14 @@ class CommandService:
             # Read first: this runs five times a second, and an UPDATE would take the
             # database's write lock every time even when nothing is due.
             due = session.scalar(select(exists().where(or_(and_(*expired), and_(*overdue)))))
+            with self._cond:
+                returned, self._returned = self._returned, set()
+            in_flight = [CommandStatus.QUEUED.value] + ([CommandStatus.SENT.value] if returned else [])
             waiting = session.execute(
-                select(Area.code, CommandRow.device_id)
+                select(Area.code, CommandRow.device_id, CommandRow.status)
                 .join(Area, Area.id == CommandRow.area_id)
                 .join(Device, Device.id == CommandRow.device_pk)
-                .where(CommandRow.status == CommandStatus.QUEUED.value, Device.online.is_(True))
+                .where(CommandRow.status.in_(in_flight), Device.online.is_(True))
                 .distinct()
             ).all()
         ended: list[tuple[Outcome, str]] = []
@@ -300,12 +310,24 @@ class CommandService:
                 ended = self._end(session, expired, CommandStatus.EXPIRED, "device stayed offline")
                 ended += self._end(session, overdue, CommandStatus.TIMED_OUT, "no confirmation")
         self._announce(ended)
-        for area_code, device_id in waiting:
-            self.deliver_queued(area_code, device_id)
+        due_devices = {
+            (a, d) for a, d, st in waiting if st == CommandStatus.QUEUED.value or (a, d) in returned
+        }
+        for area_code, device_id in due_devices:
+            self.deliver_queued(area_code, device_id, resend=(area_code, device_id) in returned)
 
-    def deliver_queued(self, area_code: str, device_id: str) -> int:
-        """Send what waited for a device that just came online, oldest first."""
+    def deliver_queued(self, area_code: str, device_id: str, resend: bool = False) -> int:
+        """Send what waited for a device that just came online, oldest first.
+
+        With ``resend``, sent commands it has not confirmed go again too, unless a later
+        command to it is already confirmed (that one decided the device's state).
+        """
         now = datetime.now(UTC)
+        ended: list[tuple[Outcome, str]] = []
+        pending = CommandRow.status == CommandStatus.QUEUED.value
+        if resend:
+            unconfirmed = and_(CommandRow.status == CommandStatus.SENT.value, CommandRow.confirm_by >= now)
+            pending = or_(pending, unconfirmed)
         with self._sessions.begin() as session:
             # The device must still be online: the event that woke us may be stale by now.
             rows = session.scalars(
@@ -315,12 +337,28 @@ class CommandService:
                 .where(
                     Area.code == area_code,
                     CommandRow.device_id == device_id,
-                    CommandRow.status == CommandStatus.QUEUED.value,
+                    pending,
                     CommandRow.expires_at >= now,
                     Device.online.is_(True),
                 )
                 .order_by(CommandRow.created_at)
             ).all()
+            if resend and any(r.status == CommandStatus.SENT.value for r in rows):
+                settled = session.scalar(
+                    select(func.max(CommandRow.created_at)).where(
+                        CommandRow.device_pk == rows[0].device_pk,
+                        CommandRow.status == CommandStatus.CONFIRMED.value,
+                    )
+                )
+                if settled is not None:
+                    stale = [r.id for r in rows if as_utc(r.created_at) <= as_utc(settled)]
+                    ended = self._end(
+                        session,
+                        (CommandRow.id.in_(stale),),
+                        CommandStatus.SUPERSEDED,
+                        "not confirmed, and a later command to the device was confirmed first",
+                    )
+                    rows = [r for r in rows if r.id not in set(stale)]
             for row in rows:
                 row.status, row.sent_at = CommandStatus.SENT.value, now
                 row.confirm_by = now + timedelta(seconds=BACKGROUND_CONFIRM_S)
@@ -330,6 +368,7 @@ class CommandService:
                     area_code, device_id, build(row.action, row.params, row.id, _epoch_ms(row.expires_at))
                 )
             )
+        self._announce(ended)
         if rows:
-            log.info("delivered %d queued command(s) to %s/%s", len(rows), area_code, device_id)
+            log.info("delivered %d waiting command(s) to %s/%s", len(rows), area_code, device_id)
         return len(rows)

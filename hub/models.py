@@ -140,7 +140,7 @@ class User(Base):
 
 
 class CommandStatus(StrEnum):
-    """Lifecycle: queued -> sent -> confirmed | timed_out | expired | failed."""
+    """Lifecycle: queued -> sent -> confirmed | timed_out | expired | failed | superseded."""
 
     QUEUED = "queued"
     SENT = "sent"
@@ -148,6 +148,9 @@ class CommandStatus(StrEnum):
     TIMED_OUT = "timed_out"
     EXPIRED = "expired"
     FAILED = "failed"
+    # Lost on the way (a broker crash), and a later command to the device was confirmed
+    # before it could be sent again: sending it then would undo the later one.
+    SUPERSEDED = "superseded"
 
 
 OPEN_COMMAND_STATUSES = (CommandStatus.QUEUED.value, CommandStatus.SENT.value, CommandStatus.TIMED_OUT.value)
