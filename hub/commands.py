@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import and_, exists, func, insert, or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from devices.messages import CommandOrder
 from devices.payloads import Command
@@ -66,6 +66,15 @@ class Outcome:
     status: CommandStatus
     state: dict[str, Any] | None = None
     error: str | None = None
+
+
+_later = aliased(CommandRow)
+_LATER_CONFIRMED = exists().where(
+    _later.device_pk == CommandRow.device_pk,
+    _later.status == CommandStatus.CONFIRMED.value,
+    _later.created_at > CommandRow.created_at,
+)
+_SUPERSEDED = "not confirmed, and a later command to the device was confirmed first"
 
 
 def _epoch_ms(at: datetime) -> int:
@@ -308,6 +317,9 @@ class CommandService:
         if due:
             with self._sessions.begin() as session:
                 ended = self._end(session, expired, CommandStatus.EXPIRED, "device stayed offline")
+                ended += self._end(
+                    session, (*overdue, _LATER_CONFIRMED), CommandStatus.SUPERSEDED, _SUPERSEDED
+                )
                 ended += self._end(session, overdue, CommandStatus.TIMED_OUT, "no confirmation")
         self._announce(ended)
         due_devices = {
@@ -351,17 +363,32 @@ class CommandService:
                     )
                 )
                 if settled is not None:
-                    stale = [r.id for r in rows if as_utc(r.created_at) <= as_utc(settled)]
+                    stale = {r.id for r in rows if as_utc(r.created_at) < as_utc(settled)}
                     ended = self._end(
                         session,
-                        (CommandRow.id.in_(stale),),
+                        (CommandRow.id.in_(stale), CommandRow.status == CommandStatus.SENT.value),
                         CommandStatus.SUPERSEDED,
-                        "not confirmed, and a later command to the device was confirmed first",
+                        _SUPERSEDED,
                     )
-                    rows = [r for r in rows if r.id not in set(stale)]
-            for row in rows:
-                row.status, row.sent_at = CommandStatus.SENT.value, now
-                row.confirm_by = now + timedelta(seconds=BACKGROUND_CONFIRM_S)
+                    rows = [r for r in rows if r.id not in stale]
+            # Conditional: the ingest writer may confirm one of them meanwhile, and that must stand.
+            sent = set(
+                session.scalars(
+                    update(CommandRow)
+                    .where(
+                        CommandRow.id.in_([r.id for r in rows]),
+                        CommandRow.status.in_([CommandStatus.QUEUED.value, CommandStatus.SENT.value]),
+                    )
+                    .values(
+                        status=CommandStatus.SENT.value,
+                        sent_at=now,
+                        confirm_by=now + timedelta(seconds=BACKGROUND_CONFIRM_S),
+                    )
+                    .returning(CommandRow.id)
+                    .execution_options(synchronize_session=False)
+                )
+            )
+            rows = [r for r in rows if r.id in sent]
         for row in rows:
             self._send(
                 CommandOrder(

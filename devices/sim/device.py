@@ -174,6 +174,9 @@ class SimDevice(ABC, Generic[S]):
             return
         if command.id in self._seen_ids:
             log.info("%s already handled command %s", self.device_id, command.id)
+            if self._state.cmd == command.id:
+                # Sent again because our answer was lost: answer again (protocol §3.6).
+                self.report_state(cmd=command.id, error=self._state.error)
             return
         self._seen_ids.append(command.id)
         if command.exp is not None and epoch_ms() > command.exp:
