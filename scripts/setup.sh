@@ -14,7 +14,9 @@ apt_install() {
 }
 
 missing=()
-command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto mosquitto-clients)
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+# mosquitto_sub: the security tests try the broker as a newcomer would.
+command -v mosquitto_sub >/dev/null 2>&1 || missing+=(mosquitto-clients)
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 python3 -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=(python3-venv)
 # The phone app's browser tests drive Debian's Chromium (never a downloaded one); test.sh asks.
