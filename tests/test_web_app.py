@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from devices.mqtt_client import LinkConfig, MqttLink
 from devices.sim import SimTimings
 from hub.models import Device, DeviceStatus, Role
 from hub.web.assets import STATIC_DIR
@@ -498,6 +499,40 @@ def test_admin_picks_an_area_and_accepts_a_pending_device(site: Callable[..., Si
     device = s.hub.device(s.area.code, "light-new-01")
     assert device is not None
     assert (device["status"], device["name"]) == ("active", "Đèn cổng chợ")
+    # Accepting created its broker account; the password is on screen this once.
+    shown = page.locator('[data-device-account="light-new-01"]')
+    expect(shown).to_contain_text(f"{s.area.code}.light-new-01")
+    shown.get_by_role("button").click()
+    expect(shown).to_have_count(0)
+
+
+def test_head_adds_a_device_and_its_account_logs_in_to_the_broker(site: Callable[..., Site]) -> None:
+    s = site(lights=2, streets=1, speakers=1, cameras=1)
+    page = s.login("truong.khu", s.user("truong.khu", Role.HEAD))
+    page.goto(f"{s.base}/#/devices")
+    form = page.locator("[data-add-device]")
+    form.get_by_label("Mã thiết bị").fill("den-ngo-7")
+    form.get_by_label("Loại").select_option("light")
+    form.get_by_label("Tên hiển thị").fill("Đèn ngõ 7")
+    form.get_by_role("button", name="Thêm và tạo tài khoản").click()
+    shown = page.locator('[data-device-account="den-ngo-7"]')
+    expect(shown).to_contain_text("Chỉ hiện một lần")
+    username = shown.locator('[data-secret="Tên đăng nhập"]').inner_text()
+    password = shown.locator('[data-secret="Mật khẩu"]').inner_text()
+    s.shot(page, "device-account")
+    assert username == f"{s.area.code}.den-ngo-7"
+    device = s.hub.device(s.area.code, "den-ngo-7")
+    assert device is not None
+    assert (device["status"], device["name"]) == ("active", "Đèn ngõ 7")
+    # The account on screen is the one the broker knows: the device can log in with it.
+    link = MqttLink(
+        LinkConfig("127.0.0.1", s.hub.settings.mqtt_port, "den-ngo-7", username, password, persistent=False)
+    )
+    link.start()
+    try:
+        assert link.wait_connected(5)
+    finally:
+        link.stop()
 
 
 def test_unreachable_hub_shows_a_banner_and_the_page_recovers(site: Callable[..., Site]) -> None:

@@ -1,14 +1,67 @@
-// New devices that announced themselves: accept (name, zone) or reject.
+// New devices: add one before it is installed (its broker account is shown once), or accept
+// (name, zone) or reject one a gateway announced.
 import { api } from "./api.js";
 import { h, mount } from "./dom.js";
 import { ago } from "./format.js";
 import { t } from "./i18n.js";
 import { confirmBox, empty, fail, field, pageHead, toast } from "./ui.js";
 
+const KINDS = ["light", "speaker", "camera", "gateway"];
+
 export function render(root, { store, me }) {
   const list = h("div");
-  mount(root, pageHead(t("devices.title"), t("devices.subtitle")), list);
   const canManage = me.role === "admin" || me.role === "head";
+  const account = h("div");
+  mount(root, pageHead(t("devices.title"), t("devices.subtitle")), account, canManage ? addCard() : null, list);
+
+  /** The one moment the password is visible: the hub keeps no copy. */
+  function showAccount(deviceId, mqtt) {
+    if (!mqtt) return;
+    const line = (label, value) => h("div", { class: "field" },
+      h("span", { class: "label", text: label }),
+      h("code", { class: "secret", text: value, dataset: { secret: label } }));
+    mount(account, h("section", { class: "card", role: "alert", dataset: { deviceAccount: deviceId } },
+      h("h2", { text: t("devices.account_title", { id: deviceId }) }),
+      h("p", { class: "muted small", text: t("devices.account_once") }),
+      line(t("devices.username"), mqtt.username),
+      line(t("devices.password"), mqtt.password),
+      h("button", { class: "btn", type: "button", text: t("devices.account_done"), onclick: () => mount(account) })));
+  }
+
+  function addCard() {
+    const id = h("input", { type: "text", maxLength: 48, pattern: "[a-z0-9][a-z0-9_-]*", autocapitalize: "none", spellcheck: false, required: true });
+    const kind = h("select", {}, KINDS.map((k) => h("option", { value: k, text: t(`kind.${k}`) })));
+    const name = h("input", { type: "text", maxLength: 120 });
+    const zone = h("select", {},
+      h("option", { value: "", text: t("devices.no_zone") }),
+      store.zones().map((z) => h("option", { value: String(z.id), text: z.name })));
+    const add = h("button", { class: "btn btn-primary", type: "submit", text: t("devices.add") });
+    const form = h("form", { class: "card", dataset: { addDevice: "" } },
+      h("h2", { text: t("devices.add_title") }),
+      field(t("devices.id"), id, t("devices.id_hint")),
+      field(t("devices.kind"), kind),
+      field(t("devices.name"), name),
+      field(t("devices.zone"), zone),
+      add);
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const json = { device_id: id.value.trim(), kind: kind.value };
+      if (name.value.trim()) json.name = name.value.trim();
+      if (zone.value) json.zone_id = Number(zone.value);
+      add.disabled = true;
+      try {
+        const created = await api(`${store.base}/devices`, { method: "POST", json });
+        showAccount(created.device_id, created.mqtt);
+        form.reset();
+        store.reloadSoon();
+      } catch (err) {
+        fail(err);
+      } finally {
+        add.disabled = false;
+      }
+    });
+    return form;
+  }
 
   function draw() {
     const pending = store.pendingDevices();
@@ -37,8 +90,9 @@ export function render(root, { store, me }) {
       const json = { name: name.value.trim() || d.device_id };
       if (zone.value) json.zone_id = Number(zone.value);
       try {
-        await api(`${store.base}/devices/${encodeURIComponent(d.device_id)}/accept`, { method: "POST", json });
+        const accepted = await api(`${store.base}/devices/${encodeURIComponent(d.device_id)}/accept`, { method: "POST", json });
         toast(t("devices.accepted", { name: json.name }), "ok");
+        showAccount(d.device_id, accepted.mqtt);
         store.reloadSoon();
       } catch (err) {
         fail(err);
