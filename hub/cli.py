@@ -23,7 +23,7 @@ from hub.launcher import run_everything
 from hub.logs import setup_logging
 from hub.migrate import upgrade
 from hub.models import Role
-from hub.settings import Settings, get_settings
+from hub.settings import Settings, SettingsError, get_settings
 
 log = logging.getLogger("khu")
 
@@ -194,7 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = get_settings()
     _setup_logging(settings)
-    result: int = args.func(settings, args)
+    try:
+        result: int = args.func(settings, args)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return result
 
 

@@ -12,6 +12,10 @@ from devices.mqtt_client import Credentials
 from hub.broker_security import read_credentials
 
 
+class SettingsError(RuntimeError):
+    """A setting points at something missing or unreadable."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KHU_", env_file=".env", extra="ignore")
 
@@ -21,7 +25,9 @@ class Settings(BaseSettings):
 
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = Field(18830, ge=1, le=65535)
-    mqtt_username: str | None = Field(None, description="the hub's broker account (`khu up` sets it)")
+    mqtt_username: str | None = Field(
+        None, description="the hub's broker account, if not in mqtt_password_file"
+    )
     mqtt_password: SecretStr | None = None
     mqtt_password_file: Path | None = Field(
         None, description="JSON file with the hub's broker username and password, as `khu broker` writes it"
@@ -106,7 +112,14 @@ class Settings(BaseSettings):
     def mqtt_credentials(self) -> Credentials | None:
         """The hub's broker account: the password file wins over the separate settings."""
         if self.mqtt_password_file is not None:
-            return read_credentials(self.mqtt_password_file)
+            try:
+                return read_credentials(self.mqtt_password_file)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise SettingsError(
+                    f"cannot read the hub's broker account from KHU_MQTT_PASSWORD_FILE="
+                    f"{self.mqtt_password_file} ({exc!r}); it is written by the broker's first start "
+                    "(khu up or khu broker) into <state dir>/broker/hub-credentials.json"
+                ) from None
         if self.mqtt_username is None:
             return None
         password = self.mqtt_password.get_secret_value() if self.mqtt_password else ""
