@@ -18,8 +18,8 @@ def healthz() -> HealthPublic:
 
 @router.get("/readyz", responses={503: {"model": HealthPublic}})
 def readyz(runtime: RuntimeDep, response: Response) -> HealthPublic:
-    """Ready to serve: connected to the broker and the database answers."""
-    checks = {"broker": runtime.link.connected, "database": runtime.database_ok()}
+    """Ready to serve: connected and subscribed to the broker (ACLs allowed it), and the database answers."""
+    checks = {"broker": runtime.link.subscribed, "database": runtime.database_ok()}
     if not all(checks.values()):
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         return HealthPublic(status="unavailable", checks=checks)
