@@ -35,7 +35,7 @@ def device_username(area: str, device: str) -> str:
 
 
 def device_acls(area: str, device: str, kind: Kind) -> list[dict[str, Any]]:
-    """A device publishes only its own reports and reads only its own commands.
+    """A device publishes only its own reports and reads only its own commands (and the hub's status).
 
     A gateway speaks for the devices wired to it, so it may do the same for every device
     of its area (and of no other area).
@@ -45,6 +45,11 @@ def device_acls(area: str, device: str, kind: Kind) -> list[dict[str, Any]]:
     rules = [acl("publishClientSend", f"{topics.ROOT}/{area}/{subject}/{c.value}") for c in _DEVICE_CHANNELS]
     rules.append(acl("subscribePattern" if kind is Kind.GATEWAY else "subscribeLiteral", cmd))
     rules.append(acl("publishClientReceive", cmd))
+    # Whether the hub is up (protocol 1.1: a device may show it), read-only.
+    rules += [
+        acl("subscribeLiteral", topics.HUB_STATUS_TOPIC),
+        acl("publishClientReceive", topics.HUB_STATUS_TOPIC),
+    ]
     return rules
 
 

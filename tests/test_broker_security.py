@@ -108,6 +108,8 @@ def test_a_device_reads_only_its_own_commands(hub: HubHarness, broker: Broker, a
         "All subscription requests were denied" in mosquitto_sub(broker, *login(a), "-t", "khu/v1/#").stderr
     )
     assert mosquitto_sub(broker, *login(a), "-t", own).stderr.strip() == "Timed out"  # allowed, nothing sent
+    hub_status = mosquitto_sub(broker, *login(a), "-t", topics.HUB_STATUS_TOPIC)
+    assert hub_status.stdout.strip() == "online"  # read-only: whether the hub is up
 
     link, seen = device_link(broker, a, own, other, f"{topics.ROOT}/{area_code}/+/{C.CMD.value}")
     assert not link.wait_subscribed(1)  # the broker refused part of the request
