@@ -8,18 +8,14 @@ area B must get 404 (the area does not exist for them), never 403.
 from __future__ import annotations
 
 import itertools
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -33,7 +29,7 @@ from hub.broker import Broker
 from hub.migrate import upgrade
 from hub.models import Area, CommandRow, CommandStatus, Device, DeviceStatus, Role
 from hub.runtime import HubRuntime
-from tests.conftest import make_settings
+from tests.conftest import make_settings, serve
 
 ADMIN, HEAD_A, DEPUTY_A, RESIDENT_A, HEAD_B, ANON = (
     "admin",
@@ -457,28 +453,6 @@ TABLE.update(PROGRAMME_ROWS)
 
 
 # --- the hub they run against --------------------------------------------------------------
-
-
-@contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    """The app under uvicorn in a thread on a free port; yields its base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 def _populate(runtime: HubRuntime, a: str, b: str) -> tuple[int, int, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,8 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from hub.areas import create_area
@@ -23,7 +20,7 @@ from hub.commands import Outcome
 from hub.live import LiveEvent, LiveHub, Subscription
 from hub.models import CommandStatus, Role
 from hub.registry_store import Change
-from tests.conftest import HubHarness, SimArea, make_area
+from tests.conftest import HubHarness, SimArea, make_area, serve
 
 
 @dataclass
@@ -31,29 +28,6 @@ class Sse:
     id: int | None
     event: str
     data: dict[str, Any]
-
-
-@contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    """Run the app under uvicorn in a thread on a free port; yields its base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=2)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 class SseReader:
