@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.api.deps import AreaDep, Controller, PagingDep, RuntimeDep, SessionDep
+from hub.api.schedule_edits import save_schedule_edit
 from hub.api.schedule_schemas import ProgrammeCreate, ProgrammePublic, ProgrammeUpdate
 from hub.api.schemas import Page
-from hub.audit import record
 from hub.broadcasts.models import AudioAsset, BroadcastProgramme
 from hub.models import Area, Zone
 from hub.runtime import HubRuntime
@@ -96,17 +96,15 @@ def create_programme(
     _apply(session, area, p, body.model_dump(mode="python"))
     session.add(p)
     session.flush()
-    record(
+    save_schedule_edit(
         session,
+        runtime,
         user,
-        area.id,
+        area,
         "programme.create",
         f"programme:{p.id}",
-        "created",
         body.model_dump(mode="json", exclude={"text"}),
     )
-    session.commit()
-    runtime.schedules.sync()
     return _public(p, runtime)
 
 
@@ -129,17 +127,15 @@ def update_programme(
     """Edit or pause (``enabled: false``); the job is replaced at once, never duplicated."""
     p = _get(session, area, programme_id)
     _apply(session, area, p, body.model_dump(mode="python", exclude_unset=True))
-    record(
+    save_schedule_edit(
         session,
+        runtime,
         user,
-        area.id,
+        area,
         "programme.update",
         f"programme:{p.id}",
-        "updated",
         body.model_dump(mode="json", exclude_unset=True, exclude={"text"}),
     )
-    session.commit()
-    runtime.schedules.sync()
     return _public(p, runtime)
 
 
@@ -149,9 +145,7 @@ def delete_programme(
 ) -> Response:
     p = _get(session, area, programme_id)
     session.delete(p)
-    record(
-        session, user, area.id, "programme.delete", f"programme:{programme_id}", "deleted", {"name": p.name}
+    save_schedule_edit(
+        session, runtime, user, area, "programme.delete", f"programme:{programme_id}", {"name": p.name}
     )
-    session.commit()
-    runtime.schedules.sync()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.api.deps import AreaDep, Controller, PagingDep, RuntimeDep, SessionDep
+from hub.api.schedule_edits import save_schedule_edit
 from hub.api.schedule_schemas import TimetableCreate, TimetablePublic, TimetableUpdate
 from hub.api.schemas import Page
-from hub.audit import record
 from hub.models import Area, LightingTimetableRow, Zone
 from hub.runtime import HubRuntime
 from schedules.convert import StepSpec, mask_from_weekdays, weekdays_from_mask
@@ -96,17 +96,9 @@ def create_timetable(
     row = LightingTimetableRow(area_id=area.id, created_by=user.id, **_stored(body))
     session.add(row)
     session.flush()
-    record(
-        session,
-        user,
-        area.id,
-        "timetable.create",
-        f"timetable:{row.id}",
-        "created",
-        body.model_dump(mode="json"),
+    save_schedule_edit(
+        session, runtime, user, area, "timetable.create", f"timetable:{row.id}", body.model_dump(mode="json")
     )
-    session.commit()
-    runtime.schedules.sync()
     return _public(row, runtime)
 
 
@@ -138,17 +130,15 @@ def update_timetable(
     )
     for key, value in changes.items():
         setattr(row, key, value)
-    record(
+    save_schedule_edit(
         session,
+        runtime,
         user,
-        area.id,
+        area,
         "timetable.update",
         f"timetable:{row.id}",
-        "updated",
         body.model_dump(mode="json", exclude_unset=True),
     )
-    session.commit()
-    runtime.schedules.sync()
     return _public(row, runtime)
 
 
@@ -158,9 +148,7 @@ def delete_timetable(
 ) -> Response:
     row = _get(session, area, timetable_id)
     session.delete(row)
-    record(
-        session, user, area.id, "timetable.delete", f"timetable:{timetable_id}", "deleted", {"name": row.name}
+    save_schedule_edit(
+        session, runtime, user, area, "timetable.delete", f"timetable:{timetable_id}", {"name": row.name}
     )
-    session.commit()
-    runtime.schedules.sync()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
