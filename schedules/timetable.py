@@ -140,5 +140,11 @@ def next_occurrence(tt: Timetable, after: datetime, horizon_days: int = 400) -> 
 
 def last_occurrence(tt: Timetable, at_or_before: datetime, lookback_days: int = 8) -> Occurrence | None:
     """The latest occurrence at or before an instant: what the timetable says should hold now."""
-    found = occurrences(tt, at_or_before - timedelta(days=lookback_days), at_or_before)
-    return found[-1] if found else None
+    # Most timetables have a step every day: the last two days first (the latest occurrence
+    # in a window that ends at the instant is the latest of all), the whole lookback only
+    # when they hold none. Each day costs a sunrise/sunset computation per sun step.
+    for days in sorted({min(2, lookback_days), lookback_days}):
+        found = occurrences(tt, at_or_before - timedelta(days=days), at_or_before)
+        if found:
+            return found[-1]
+    return None
