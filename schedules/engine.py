@@ -73,6 +73,7 @@ class ScheduleEngine:
         self._due: set[int] = set()  # lighting timetables whose job fired, not yet handled
         self._due_lock = threading.Lock()
         self._firing = threading.Lock()
+        self._swept: set[datetime] = set()  # instants already fired for every timetable (see due_steps)
         self._reconciling = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="schedule-lease", daemon=True)
         self.on_activated: Callable[[], None] | None = None
@@ -234,7 +235,10 @@ class ScheduleEngine:
     def _fire_lighting_batch(self, timetable_ids: list[int]) -> None:
         now = datetime.now(UTC)
         with self._sessions() as session:
-            steps = due_steps(session, timetable_ids, now, LATE_AFTER)
+            steps, swept = due_steps(session, timetable_ids, now, LATE_AFTER, self._swept)
+        # Instants whose other timetables were fired along: later jobs of the same instant
+        # need not look for them again. Only the last minute's are worth keeping.
+        self._swept = {at for at in self._swept | swept if now - at < timedelta(minutes=1)}
         if not steps:
             return
         staged: list[Staged] = []

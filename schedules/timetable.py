@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from functools import lru_cache
 
 from schedules.sun import Place, sun_event
 
@@ -64,6 +65,9 @@ class Occurrence:
     sun_at: datetime | None = None  # the sunrise/sunset it was computed from (local)
 
 
+# Pure and called for every step of every day looked at (a trigger's next run, a job's due
+# step, desired state): a 20-step timetable took ~1.5 ms per lookup. Bounded.
+@lru_cache(maxsize=16384)
 def local_at(day: date, at: time, place: Place) -> datetime:
     """A wall-clock time on a local day, as an aware UTC instant.
 
