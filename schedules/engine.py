@@ -230,7 +230,12 @@ class ScheduleEngine:
             with self._due_lock:
                 batch, self._due = self._due, set()
             if batch:
-                self._fire_lighting_batch(sorted(batch))
+                try:
+                    self._fire_lighting_batch(sorted(batch))
+                except Exception:
+                    # APScheduler reports the error of this job only; say which steps it took along.
+                    log.exception("lighting timetables %s: firing failed", sorted(batch))
+                    raise
 
     def _fire_lighting_batch(self, timetable_ids: list[int]) -> None:
         now = datetime.now(UTC)
