@@ -55,6 +55,17 @@ class _Issued:
     status: str
 
 
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """A fan-out inserted but not yet published."""
+
+    group: str
+    area_code: str
+    rows: list[_Issued]
+    make: CommandFactory
+    exp_ms: int
+
+
 # Ids per ``IN (...)`` when reading commands back (well under SQLite's bound-variable limit).
 _IN_CHUNK = 500
 
@@ -122,8 +133,43 @@ class CommandService:
         source: str = "manual",
     ) -> tuple[str, list[Outcome]]:
         """Send one command to each target and wait up to ``wait_s`` for all confirmations."""
+        # One transaction for the whole fan-out, committed before anything is published,
+        # so a crash never leaves a command on the wire that the hub does not know about.
+        with self._sessions.begin() as session:
+            staged = self.stage(session, area, targets, action, params, make, user, wait_s, ttl_s, source)
+        ids = [r.id for r in staged.rows]
+        with self._cond:  # before publishing: no confirmation can come earlier
+            for r in staged.rows:
+                self._watched[r.id] = (area.code, r.device_id)
+        try:
+            self.publish([staged])
+            self._wait(ids, wait_s)
+            return staged.group, self._collect(staged.rows, time_out_late=wait_s > 0)
+        finally:
+            with self._cond:
+                for cid in ids:
+                    self._watched.pop(cid, None)
+                    self._finished.pop(cid, None)
+
+    def stage(
+        self,
+        session: Session,
+        area: Area,
+        targets: Sequence[Target],
+        action: str,
+        params: dict[str, Any],
+        make: CommandFactory,
+        user: User | None,
+        wait_s: float,
+        ttl_s: float,
+        source: str = "manual",
+    ) -> Staged:
+        """Insert one command per target in ``session`` (the caller commits), to ``publish`` after.
+
+        Lets a caller put several fan-outs, and its own rows, in one transaction: the
+        timetable steps due at the same instant are one commit, not one per zone.
+        """
         now = datetime.now(UTC)
-        group = uuid.uuid4().hex
         expires = now + timedelta(seconds=ttl_s)
         # A caller that waits decides the timeout; fire-and-forget commands (schedules,
         # broadcasts) get a fixed window before they count as timed out.
@@ -137,6 +183,7 @@ class CommandService:
             )
             for d in targets
         ]
+        group = uuid.uuid4().hex
         issued_by = user.id if user else None
         values = [
             {
@@ -157,33 +204,23 @@ class CommandService:
             }
             for r in rows
         ]
-        ids = [r.id for r in rows]
-        with self._cond:
-            for r in rows:
-                self._watched[r.id] = (area.code, r.device_id)
-        try:
-            # One transaction for the whole fan-out, committed before anything is published,
-            # so a crash never leaves a command on the wire that the hub does not know about.
-            # One multi-row INSERT, not an object per command: a zone of 1,000 lights is one
-            # statement.
-            with self._sessions.begin() as session:
-                session.execute(insert(CommandRow), values)
-            exp_ms = _epoch_ms(expires)
-            failed = [
-                r.id
-                for r in rows
-                if r.status == CommandStatus.SENT
-                and not self._send(CommandOrder(area.code, r.device_id, make(r.id, exp_ms)))
-            ]
-            if failed:
-                self._finish(failed, CommandStatus.FAILED, "the hub could not queue it for the broker")
-            self._wait(ids, wait_s)
-            return group, self._collect(rows, time_out_late=wait_s > 0)
-        finally:
-            with self._cond:
-                for cid in ids:
-                    self._watched.pop(cid, None)
-                    self._finished.pop(cid, None)
+        # One multi-row INSERT, not an object per command: a zone of 1,000 lights is one
+        # statement.
+        if values:
+            session.execute(insert(CommandRow), values)
+        return Staged(group, area.code, rows, make, _epoch_ms(expires))
+
+    def publish(self, staged: Sequence[Staged]) -> None:
+        """Publish staged commands (after their transaction committed) to the online targets."""
+        failed = [
+            r.id
+            for s in staged
+            for r in s.rows
+            if r.status == CommandStatus.SENT
+            and not self._send(CommandOrder(s.area_code, r.device_id, s.make(r.id, s.exp_ms)))
+        ]
+        if failed:
+            self._finish(failed, CommandStatus.FAILED, "the hub could not queue it for the broker")
 
     def _wait(self, ids: list[str], wait_s: float) -> None:
         deadline = time.monotonic() + wait_s

@@ -13,7 +13,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
@@ -23,17 +23,16 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.broadcasts.emergency import active_emergency
 from hub.broadcasts.models import BroadcastProgramme
 from hub.command_factory import build
-from hub.commands import CommandService
-from hub.models import Area, Device, DeviceStatus, LightingTimetableRow, ScheduleRun, as_utc
+from hub.commands import CommandService, Staged, Target
+from hub.models import Area, Device, LightingTimetableRow, ScheduleRun, as_utc
 from hub.registry_store import Change
 from schedules import jobs
 from schedules.desired import desired_lights, timetable_of
+from schedules.due_steps import due_steps, record_runs
 from schedules.lease import Lease
 from schedules.programme_jobs import programme_due, reconcile_programmes
-from schedules.timetable import last_occurrence
 from schedules.trigger import TimetableTrigger
 
 log = logging.getLogger(__name__)
@@ -71,6 +70,10 @@ class ScheduleEngine:
         self._poke = threading.Event()
         self._restore: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
+        self._due: set[int] = set()  # lighting timetables whose job fired, not yet handled
+        self._due_lock = threading.Lock()
+        self._firing = threading.Lock()
+        self._swept: set[datetime] = set()  # instants already fired for every timetable (see due_steps)
         self._reconciling = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="schedule-lease", daemon=True)
         self.on_activated: Callable[[], None] | None = None
@@ -214,41 +217,66 @@ class ScheduleEngine:
     # --- firing -----------------------------------------------------------------------
 
     def fire_lighting(self, timetable_id: int) -> None:
+        """Run the timetable's step due now, with every other timetable's step due with it.
+
+        APScheduler runs each due job in its own thread; the first to get here fires all the
+        timetables queued so far in one pass (see ``schedules.due_steps``), and those that
+        arrive meanwhile are fired by the next one. A job that finds its timetable already
+        fired by another has nothing left to do.
+        """
+        with self._due_lock:
+            self._due.add(timetable_id)
+        with self._firing:
+            with self._due_lock:
+                batch, self._due = self._due, set()
+            if batch:
+                try:
+                    self._fire_lighting_batch(sorted(batch))
+                except Exception:
+                    # APScheduler reports the error of this job only; say which steps it took along.
+                    log.exception("lighting timetables %s: firing failed", sorted(batch))
+                    raise
+
+    def _fire_lighting_batch(self, timetable_ids: list[int]) -> None:
         now = datetime.now(UTC)
         with self._sessions() as session:
-            found = session.execute(
-                select(LightingTimetableRow, Area)
-                .join(Area, Area.id == LightingTimetableRow.area_id)
-                .where(LightingTimetableRow.id == timetable_id)
-            ).first()
-            if found is None:
-                return
-            row, area = found
-            # APScheduler never fires early, so the due step is the latest one at or before now.
-            occ = last_occurrence(timetable_of(row, area), now)
-            query = select(Device).where(
-                Device.area_id == area.id, Device.kind == "light", Device.status == DeviceStatus.ACTIVE.value
-            )
-            if row.zone_id is not None:
-                query = query.where(Device.zone_id == row.zone_id)
-            targets = list(session.scalars(query))
-        if occ is None:
+            steps, swept = due_steps(session, timetable_ids, now, LATE_AFTER, self._swept)
+        # Instants whose other timetables were fired along: later jobs of the same instant
+        # need not look for them again. Only the last minute's are worth keeping.
+        self._swept = {at for at in self._swept | swept if now - at < timedelta(minutes=1)}
+        if not steps:
             return
-        with self._sessions() as session:
-            in_emergency = active_emergency(session, area.id) is not None
-        outcome = "suppressed" if in_emergency else "late" if now - occ.at > LATE_AFTER else "done"
-        detail = f"{occ.step.describe()}: {'on' if occ.step.action.on else 'off'}"
-        if occ.step.action.level is not None:
-            detail += f" {occ.step.action.level}%"
-        if not self._record(
-            "lighting", row.id, area.id, occ.at, outcome, f"{detail} to {len(targets)} light(s)", now
-        ):
-            return  # this occurrence already ran: never twice
-        if targets and not in_emergency:  # emergency mode holds the lights at full
-            params: dict[str, object] = {"on": occ.step.action.on}
-            if occ.step.action.level is not None:
-                params["level"] = occ.step.action.level
-            self._send(area, targets, params, "schedule")
+        staged: list[Staged] = []
+        # The run records and the commands in one transaction: a step is recorded exactly
+        # when its commands are stored, and only a step recorded now sends anything.
+        with self._sessions.begin() as session:
+            fresh = record_runs(session, steps, now)
+            for step in steps:
+                if step.row.id in fresh and step.targets and step.outcome != "suppressed":
+                    staged.append(self._stage(session, step.area, step.targets, step.params, "schedule"))
+        if self.on_record is not None:
+            for step in steps:
+                if step.row.id in fresh:
+                    self.on_record("lighting", step.outcome)
+        self._commands.publish(staged)
+
+    def _stage(
+        self, session: Session, area: Area, targets: Sequence[Target], params: dict[str, object], source: str
+    ) -> Staged:
+        # Validated once; each light's copy only gets its own id and expiry.
+        proto = build("light.set", params, "proto", 0)
+        return self._commands.stage(
+            session,
+            area,
+            targets,
+            "light.set",
+            params,
+            lambda cid, exp: proto.model_copy(update={"id": cid, "exp": exp}),
+            None,
+            wait_s=0,
+            ttl_s=600,
+            source=source,
+        )
 
     def _record(
         self,

@@ -210,3 +210,23 @@ def test_preview_shows_tonights_sun_steps_at_local_times(hub: HubHarness, area_c
     )
     assert bad.status_code == 422
     assert "offset_min" in bad.text
+
+
+def test_zones_due_at_the_same_instant_fire_together_and_only_once(
+    sim_area_factory: Callable[..., SimArea],
+) -> None:
+    area = sim_area_factory(lights=4, streets=2)
+    hub = area.hub
+    hub.wait(lambda: hub.runtime.schedules.active, what="scheduler active")
+    lights = hub.http.get(f"/api/v1/areas/{area.code}/devices", params={"kind": "light"}).json()["items"]
+    zone_ids = sorted({d["zone_id"] for d in lights})
+    assert len(zone_ids) == 2
+    step = {"trigger": "clock", "at": clock_in(1.5), "on": True, "level": 60}
+    ids = [create(hub, area.code, zone_id=z, steps=[step])["id"] for z in zone_ids]
+    hub.wait(lambda: levels(area) == {(True, 60)}, what="both zones switched")
+    hub.wait(lambda: len(runs(hub, area.code)) == 2, what="one run per timetable")
+    sent = hub.http.get(f"/api/v1/areas/{area.code}/commands", params={"limit": 100}).json()["total"]
+    for tid in ids:  # a retried job finds its step already recorded: nothing runs twice
+        hub.runtime.schedules.fire_lighting(tid)
+    assert [r["outcome"] for r in runs(hub, area.code)] == ["done", "done"]
+    assert hub.http.get(f"/api/v1/areas/{area.code}/commands", params={"limit": 100}).json()["total"] == sent
