@@ -2,8 +2,7 @@
 
 queued (device offline, waits until ``expires_at``) -> sent -> confirmed | timed_out |
 expired | failed. A timed-out command still turns confirmed if the device answers later.
-A sent command still unconfirmed when its device (re)announces itself online is sent again:
-the broker may have lost it in a crash, or the device may have reconnected without a session.
+Queued and re-sent commands are the sweeper's (``hub/command_sweeper.py``).
 """
 
 from __future__ import annotations
@@ -17,13 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import and_, exists, func, insert, or_, select, update
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from devices.messages import CommandOrder
 from devices.payloads import Command
-from hub.command_factory import build
-from hub.models import Area, CommandRow, CommandStatus, Device, User, as_utc
+from hub.command_sweeper import BACKGROUND_CONFIRM_S, CommandSweeper, Outcome, epoch_ms
+from hub.models import Area, CommandRow, CommandStatus, User
 from hub.registry_store import Change, command_status_for
 
 log = logging.getLogger(__name__)
@@ -31,7 +30,6 @@ log = logging.getLogger(__name__)
 # Builds the wire command for one device from its command id and expiry (epoch ms).
 CommandFactory = Callable[[str, int], Command]
 Send = Callable[[CommandOrder], bool]
-BACKGROUND_CONFIRM_S = 30.0
 
 
 class Target(Protocol):
@@ -70,28 +68,6 @@ class Staged:
 _IN_CHUNK = 500
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    device_id: str
-    command_id: str
-    status: CommandStatus
-    state: dict[str, Any] | None = None
-    error: str | None = None
-
-
-_later = aliased(CommandRow)
-_LATER_CONFIRMED = exists().where(
-    _later.device_pk == CommandRow.device_pk,
-    _later.status == CommandStatus.CONFIRMED.value,
-    _later.created_at > CommandRow.created_at,
-)
-_SUPERSEDED = "not confirmed, and a later command to the device was confirmed first"
-
-
-def _epoch_ms(at: datetime) -> int:
-    return int(as_utc(at).timestamp() * 1000)
-
-
 class CommandService:
     def __init__(self, sessions: sessionmaker[Session], send: Send) -> None:
         self._sessions = sessions
@@ -100,23 +76,18 @@ class CommandService:
         # command id -> (area code, device id) of a caller waiting for its confirmation
         self._watched: dict[str, tuple[str, str]] = {}
         self._finished: dict[str, Outcome] = {}
-        self._wake = threading.Event()
-        # Devices that announced themselves online since the last sweep.
-        self._returned: set[tuple[str, str]] = set()
         self._listeners: list[Callable[[Outcome, str], None]] = []
-        self._stop = threading.Event()
-        self._sweeper = threading.Thread(target=self._sweep_forever, name="command-sweeper", daemon=True)
+        self.sweeper = CommandSweeper(sessions, send, self.end, self.announce)
 
     def add_listener(self, listener: Callable[[Outcome, str], None]) -> None:
         """Called with every finished outcome and its area code (for live updates)."""
         self._listeners.append(listener)
 
     def start(self) -> None:
-        self._sweeper.start()
+        self.sweeper.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._sweeper.join(5)
+        self.sweeper.stop()
 
     # --- issuing --------------------------------------------------------------------
 
@@ -208,7 +179,7 @@ class CommandService:
         # statement.
         if values:
             session.execute(insert(CommandRow), values)
-        return Staged(group, area.code, rows, make, _epoch_ms(expires))
+        return Staged(group, area.code, rows, make, epoch_ms(expires))
 
     def publish(self, staged: Sequence[Staged]) -> None:
         """Publish staged commands (after their transaction committed) to the online targets."""
@@ -265,12 +236,12 @@ class CommandService:
         self, ids: list[str], status: CommandStatus, error: str, only_from: Sequence[str] = ("queued", "sent")
     ) -> None:
         with self._sessions.begin() as session:
-            ended = self._end(
+            ended = self.end(
                 session, (CommandRow.id.in_(ids), CommandRow.status.in_(only_from)), status, error
             )
-        self._announce(ended)
+        self.announce(ended)
 
-    def _end(
+    def end(
         self, session: Session, where: tuple[Any, ...], status: CommandStatus, error: str
     ) -> list[tuple[Outcome, str]]:
         """Close matching commands; returns what closed, for the live listeners."""
@@ -287,7 +258,7 @@ class CommandService:
         )
         return [(Outcome(r.device_id, r.id, status, None, error), codes[r.area_id]) for r in rows]
 
-    def _announce(self, ended: list[tuple[Outcome, str]]) -> None:
+    def announce(self, ended: list[tuple[Outcome, str]]) -> None:
         for outcome, area in ended:
             for listener in self._listeners:
                 listener(outcome, area)
@@ -315,124 +286,5 @@ class CommandService:
                 self._cond.notify_all()
         returned = {(ch.area, ch.device) for ch in changes if ch.fields.get("online") is True}
         if returned:
-            with self._cond:
-                self._returned |= returned
-            self._wake.set()  # a device came back: deliver what waited for it now
-        self._announce(finished)
-
-    # --- background: deliver queued commands, expire and time out --------------------
-
-    def _sweep_forever(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(0.2)
-            self._wake.clear()
-            try:
-                self.sweep()
-            except Exception:
-                log.exception("command sweep failed")
-
-    def sweep(self) -> None:
-        """Expire, time out, and deliver queued commands whose device is online again."""
-        now = datetime.now(UTC)
-        expired = (CommandRow.status == CommandStatus.QUEUED.value, CommandRow.expires_at < now)
-        overdue = (CommandRow.status == CommandStatus.SENT.value, CommandRow.confirm_by < now)
-        with self._sessions() as session:
-            # Read first: this runs five times a second, and an UPDATE would take the
-            # database's write lock every time even when nothing is due.
-            due = session.scalar(select(exists().where(or_(and_(*expired), and_(*overdue)))))
-            with self._cond:
-                returned, self._returned = self._returned, set()
-            in_flight = [CommandStatus.QUEUED.value] + ([CommandStatus.SENT.value] if returned else [])
-            waiting = session.execute(
-                select(Area.code, CommandRow.device_id, CommandRow.status)
-                .join(Area, Area.id == CommandRow.area_id)
-                .join(Device, Device.id == CommandRow.device_pk)
-                .where(CommandRow.status.in_(in_flight), Device.online.is_(True))
-                .distinct()
-            ).all()
-        ended: list[tuple[Outcome, str]] = []
-        if due:
-            with self._sessions.begin() as session:
-                ended = self._end(session, expired, CommandStatus.EXPIRED, "device stayed offline")
-                ended += self._end(
-                    session, (*overdue, _LATER_CONFIRMED), CommandStatus.SUPERSEDED, _SUPERSEDED
-                )
-                ended += self._end(session, overdue, CommandStatus.TIMED_OUT, "no confirmation")
-        self._announce(ended)
-        due_devices = {
-            (a, d) for a, d, st in waiting if st == CommandStatus.QUEUED.value or (a, d) in returned
-        }
-        for area_code, device_id in due_devices:
-            self.deliver_queued(area_code, device_id, resend=(area_code, device_id) in returned)
-
-    def deliver_queued(self, area_code: str, device_id: str, resend: bool = False) -> int:
-        """Send what waited for a device that just came online, oldest first.
-
-        With ``resend``, sent commands it has not confirmed go again too, unless a later
-        command to it is already confirmed (that one decided the device's state).
-        """
-        now = datetime.now(UTC)
-        ended: list[tuple[Outcome, str]] = []
-        pending = CommandRow.status == CommandStatus.QUEUED.value
-        if resend:
-            unconfirmed = and_(CommandRow.status == CommandStatus.SENT.value, CommandRow.confirm_by >= now)
-            pending = or_(pending, unconfirmed)
-        with self._sessions.begin() as session:
-            # The device must still be online: the event that woke us may be stale by now.
-            rows = session.scalars(
-                select(CommandRow)
-                .join(Area, Area.id == CommandRow.area_id)
-                .join(Device, Device.id == CommandRow.device_pk)
-                .where(
-                    Area.code == area_code,
-                    CommandRow.device_id == device_id,
-                    pending,
-                    CommandRow.expires_at >= now,
-                    Device.online.is_(True),
-                )
-                .order_by(CommandRow.created_at)
-            ).all()
-            if resend and any(r.status == CommandStatus.SENT.value for r in rows):
-                settled = session.scalar(
-                    select(func.max(CommandRow.created_at)).where(
-                        CommandRow.device_pk == rows[0].device_pk,
-                        CommandRow.status == CommandStatus.CONFIRMED.value,
-                    )
-                )
-                if settled is not None:
-                    stale = {r.id for r in rows if as_utc(r.created_at) < as_utc(settled)}
-                    ended = self._end(
-                        session,
-                        (CommandRow.id.in_(stale), CommandRow.status == CommandStatus.SENT.value),
-                        CommandStatus.SUPERSEDED,
-                        _SUPERSEDED,
-                    )
-                    rows = [r for r in rows if r.id not in stale]
-            # Conditional: the ingest writer may confirm one of them meanwhile, and that must stand.
-            sent = set(
-                session.scalars(
-                    update(CommandRow)
-                    .where(
-                        CommandRow.id.in_([r.id for r in rows]),
-                        CommandRow.status.in_([CommandStatus.QUEUED.value, CommandStatus.SENT.value]),
-                    )
-                    .values(
-                        status=CommandStatus.SENT.value,
-                        sent_at=now,
-                        confirm_by=now + timedelta(seconds=BACKGROUND_CONFIRM_S),
-                    )
-                    .returning(CommandRow.id)
-                    .execution_options(synchronize_session=False)
-                )
-            )
-            rows = [r for r in rows if r.id in sent]
-        for row in rows:
-            self._send(
-                CommandOrder(
-                    area_code, device_id, build(row.action, row.params, row.id, _epoch_ms(row.expires_at))
-                )
-            )
-        self._announce(ended)
-        if rows:
-            log.info("delivered %d waiting command(s) to %s/%s", len(rows), area_code, device_id)
-        return len(rows)
+            self.sweeper.returned(returned)  # deliver what waited for them now
+        self.announce(finished)

@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from hub.commands import Outcome
+from hub.command_sweeper import Outcome
 from hub.models import Role
 from hub.registry_store import Change
 

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hub.areas import create_area
-from hub.commands import Outcome
+from hub.command_sweeper import Outcome
 from hub.live import LiveEvent, LiveHub, Subscription
 from hub.models import CommandStatus, Role
 from hub.registry_store import Change

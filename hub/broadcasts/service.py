@@ -32,7 +32,8 @@ from hub.broadcasts.models import (
     SpeakerDelivery,
 )
 from hub.command_factory import build
-from hub.commands import CommandService, Outcome
+from hub.command_sweeper import Outcome
+from hub.commands import CommandService
 from hub.models import Area, Device, DeviceStatus, as_utc
 from hub.registry_store import Change
 
