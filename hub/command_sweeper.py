@@ -70,6 +70,9 @@ class CommandSweeper:
         self._lock = threading.Lock()
         # Devices that announced themselves online since the last sweep.
         self._returned: set[tuple[str, str]] = set()
+        # Devices sent commands again: an old one the device had already acted on gets no
+        # second answer (protocol 3.6), so it ends superseded once a later one is confirmed.
+        self._resent: set[int] = set()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sweep_forever, name="command-sweeper", daemon=True)
@@ -123,12 +126,23 @@ class CommandSweeper:
                     session, (*overdue, _LATER_CONFIRMED), CommandStatus.SUPERSEDED, _SUPERSEDED
                 )
                 ended += self._end_rows(session, overdue, CommandStatus.TIMED_OUT, "no confirmation")
+        ended += self._close_superseded()
         self._announce(ended)
         due_devices = {
             (a, d) for a, d, st in waiting if st == CommandStatus.QUEUED.value or (a, d) in returned
         }
         for area_code, device_id in due_devices:
             self.deliver_queued(area_code, device_id, resend=(area_code, device_id) in returned)
+
+    def _close_superseded(self) -> list[tuple[Outcome, str]]:
+        if not self._resent:
+            return []
+        devices, self._resent = self._resent, set()
+        sent = (CommandRow.device_pk.in_(devices), CommandRow.status == CommandStatus.SENT.value)
+        with self._sessions.begin() as session:
+            ended = self._end_rows(session, (*sent, _LATER_CONFIRMED), CommandStatus.SUPERSEDED, _SUPERSEDED)
+            self._resent |= set(session.scalars(select(CommandRow.device_pk).where(*sent).distinct()))
+        return ended
 
     def deliver_queued(self, area_code: str, device_id: str, resend: bool = False) -> int:
         """Send what waited for a device that just came online, oldest first.
@@ -191,6 +205,8 @@ class CommandSweeper:
                 )
             )
             rows = [r for r in rows if r.id in sent]
+            if resend and rows:
+                self._resent.add(rows[0].device_pk)
         for row in rows:
             self._send(
                 CommandOrder(
