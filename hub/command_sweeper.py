@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from devices.messages import CommandOrder
@@ -137,12 +137,15 @@ class CommandSweeper:
     def _close_superseded(self) -> list[tuple[Outcome, str]]:
         if not self._resent:
             return []
-        devices, self._resent = self._resent, set()
-        sent = (CommandRow.device_pk.in_(devices), CommandRow.status == CommandStatus.SENT.value)
+        sent = (CommandRow.device_pk.in_(set(self._resent)), CommandRow.status == CommandStatus.SENT.value)
+        with self._sessions() as session:
+            # Read first, as ``sweep`` does: the UPDATE takes the database's write lock.
+            self._resent = set(session.scalars(select(CommandRow.device_pk).where(*sent).distinct()))
+            due = session.scalar(select(exists().where(*sent, _LATER_CONFIRMED)))
+        if not due:
+            return []
         with self._sessions.begin() as session:
-            ended = self._end_rows(session, (*sent, _LATER_CONFIRMED), CommandStatus.SUPERSEDED, _SUPERSEDED)
-            self._resent |= set(session.scalars(select(CommandRow.device_pk).where(*sent).distinct()))
-        return ended
+            return self._end_rows(session, (*sent, _LATER_CONFIRMED), CommandStatus.SUPERSEDED, _SUPERSEDED)
 
     def deliver_queued(self, area_code: str, device_id: str, resend: bool = False) -> int:
         """Send what waited for a device that just came online, oldest first.
@@ -157,36 +160,20 @@ class CommandSweeper:
             unconfirmed = and_(CommandRow.status == CommandStatus.SENT.value, CommandRow.confirm_by >= now)
             pending = or_(pending, unconfirmed)
         with self._sessions.begin() as session:
+            area_id = select(Area.id).where(Area.code == area_code).scalar_subquery()
+            mine = (CommandRow.area_id == area_id, CommandRow.device_id == device_id)
+            if resend:
+                # A later command already confirmed decided the device's state: sending an
+                # older one again would undo it.
+                stale = (*mine, CommandRow.status == CommandStatus.SENT.value, _LATER_CONFIRMED)
+                ended = self._end_rows(session, stale, CommandStatus.SUPERSEDED, _SUPERSEDED)
             # The device must still be online: the event that woke us may be stale by now.
             rows = session.scalars(
                 select(CommandRow)
-                .join(Area, Area.id == CommandRow.area_id)
                 .join(Device, Device.id == CommandRow.device_pk)
-                .where(
-                    Area.code == area_code,
-                    CommandRow.device_id == device_id,
-                    pending,
-                    CommandRow.expires_at >= now,
-                    Device.online.is_(True),
-                )
+                .where(*mine, pending, CommandRow.expires_at >= now, Device.online.is_(True))
                 .order_by(CommandRow.created_at)
             ).all()
-            if resend and any(r.status == CommandStatus.SENT.value for r in rows):
-                settled = session.scalar(
-                    select(func.max(CommandRow.created_at)).where(
-                        CommandRow.device_pk == rows[0].device_pk,
-                        CommandRow.status == CommandStatus.CONFIRMED.value,
-                    )
-                )
-                if settled is not None:
-                    stale = {r.id for r in rows if as_utc(r.created_at) < as_utc(settled)}
-                    ended = self._end_rows(
-                        session,
-                        (CommandRow.id.in_(stale), CommandRow.status == CommandStatus.SENT.value),
-                        CommandStatus.SUPERSEDED,
-                        _SUPERSEDED,
-                    )
-                    rows = [r for r in rows if r.id not in stale]
             # Conditional: the ingest writer may confirm one of them meanwhile, and that must stand.
             sent = set(
                 session.scalars(
