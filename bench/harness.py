@@ -23,16 +23,16 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from bench.accounts import save_account
 from bench.http import Client
 from devices.payloads import Kind
 from devices.sim import DeviceSpec
 from hub.accounts import create_user
 from hub.areas import create_area, ensure_zone
 from hub.broker import Broker, free_port
-from hub.broker_accounts import BrokerAccounts, tool_acls
+from hub.broker_accounts import tool_acls
+from hub.broker_security import write_credentials
 from hub.db import make_engine, make_sessionmaker
-from hub.demo import write_simulator_accounts
+from hub.demo import simulator_accounts, write_simulator_accounts
 from hub.migrate import upgrade
 from hub.models import Area, Device, DeviceStatus, Role
 
@@ -319,9 +319,9 @@ class Stack:
 
     def __enter__(self) -> Stack:
         self.broker.start()
-        with BrokerAccounts("127.0.0.1", self.port, self.broker.hub, "bench-setup") as accounts:
+        with self.broker.admin("bench-setup") as accounts:
             self.account = accounts.provision_tool("bench", tool_acls(("#",)))
-        self.account_file = save_account(self.dir / "bench-account.json", self.account)
+        self.account_file = write_credentials(self.dir / "bench-account.json", self.account)
         upgrade(self.db_url)
         engine = make_engine(self.db_url)
         try:
@@ -432,10 +432,10 @@ class Stack:
 
     def fleet_accounts(self, area: str, **layout: int | float) -> Path:
         """Each gateway of ``bench.peer fleet`` gets its own account, as deployed."""
-        names = [f"gw-{i + 1}" for i in range(int(layout.get("connections", 1)))]
-        with BrokerAccounts("127.0.0.1", self.port, self.broker.hub, "bench-setup") as accounts:
-            made = {n: accounts.provision_device(area, n, Kind.GATEWAY) for n in names}
-            control = accounts.provision_tool(f"sim-control.{area}", tool_acls((f"khu-sim/{area}/#",)))
+        connections = int(layout.get("connections", 1))
+        with self.broker.admin("bench-setup") as accounts:
+            # Gateway mode: the accounts are the gateways', whatever devices they carry.
+            made, control = simulator_accounts(accounts, area, [], connections, dedicated=False)
         return write_simulator_accounts(self.dir / f"sim-accounts-{area}.json", made, control)
 
     def online_count(self, hub: Hub, code: str, kind: str | None = None) -> int:

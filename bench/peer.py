@@ -19,10 +19,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.accounts import link_config, load_account
+from bench.accounts import link_config
 from devices.messages import Outbound
 from devices.mqtt_client import MqttLink, Received
 from devices.sim import SimFleet, SimTimings, demo_layout
+from hub.broker_security import read_credentials
 from hub.demo import load_simulator_accounts
 
 BARE_ROOT = "bare"
@@ -83,7 +84,7 @@ def run_echo(args: argparse.Namespace) -> None:
         link_config(
             args.port,
             "bench-echo",
-            load_account(args.account),
+            read_credentials(args.account),
             persistent=False,
             subscriptions=(f"{BARE_ROOT}/+/cmd",),
         ),
@@ -122,7 +123,7 @@ def run_sink(args: argparse.Namespace) -> None:
         link_config(
             args.port,
             args.client_id,
-            load_account(args.account),
+            read_credentials(args.account),
             persistent=True,
             subscriptions=(*filters, probe),
         ),
@@ -135,7 +136,7 @@ def run_sink(args: argparse.Namespace) -> None:
     say(count=count)
     link.stop()
     # Leave no persistent session behind: the broker would queue later benchmarks' traffic for it.
-    clean = MqttLink(link_config(args.port, args.client_id, load_account(args.account), persistent=False))
+    clean = MqttLink(link_config(args.port, args.client_id, read_credentials(args.account), persistent=False))
     clean.start()
     clean.wait_connected(5)
     clean.stop()
@@ -158,10 +159,10 @@ def main(argv: list[str] | None = None) -> None:
     fleet.add_argument("--accounts", type=Path, required=True, help="as hub.demo.provision_simulator writes")
     echo = sub.add_parser("echo")
     echo.add_argument("--port", type=int, required=True)
-    echo.add_argument("--account", required=True)
+    echo.add_argument("--account", type=Path, required=True)
     sink = sub.add_parser("sink")
     sink.add_argument("--port", type=int, required=True)
-    sink.add_argument("--account", required=True)
+    sink.add_argument("--account", type=Path, required=True)
     sink.add_argument("--client-id", default="bench-sink")
     sink.add_argument("--expect", type=int, required=True)
     args = parser.parse_args(argv)

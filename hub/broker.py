@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from devices.mqtt_client import Credentials
+from hub.broker_accounts import BrokerAccounts
 from hub.broker_security import (
     DYNSEC_FILE,
     HUB_SECRET_FILE,
@@ -87,6 +88,10 @@ class Broker:
             except BrokerSecurityError as exc:
                 raise BrokerError(str(exc)) from None
         return self.hub_credentials
+
+    def admin(self, client_id: str) -> BrokerAccounts:
+        """Account management on this broker as the hub (``with broker.admin("x") as accounts``)."""
+        return BrokerAccounts("127.0.0.1", self.port, self.hub, client_id)
 
     def start(self, timeout: float = 10) -> None:
         exe = shutil.which(self.binary)

@@ -110,9 +110,22 @@ def write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def credentials_doc(creds: Credentials) -> dict[str, str]:
+    """How an account is kept in the project's 0600 JSON files."""
+    return {"username": creds.username, "password": creds.password}
+
+
+def credentials_from(doc: Any) -> Credentials:
+    return Credentials(str(doc["username"]), str(doc["password"]))
+
+
+def write_credentials(path: Path, creds: Credentials) -> Path:
+    write_private(path, json.dumps(credentials_doc(creds)) + "\n")
+    return path
+
+
 def read_credentials(path: Path) -> Credentials:
-    data = json.loads(path.read_text())
-    return Credentials(str(data["username"]), str(data["password"]))
+    return credentials_from(json.loads(path.read_text()))
 
 
 def ensure_accounts(data_dir: Path) -> Credentials:
@@ -128,6 +141,6 @@ def ensure_accounts(data_dir: Path) -> Credentials:
         return read_credentials(secret)
     data_dir.mkdir(parents=True, exist_ok=True)
     creds = Credentials(HUB_USERNAME, secrets.token_urlsafe(24))
-    write_private(secret, json.dumps({"username": creds.username, "password": creds.password}) + "\n")
+    write_credentials(secret, creds)
     write_private(dynsec, json.dumps(initial_config(creds.password), indent=1) + "\n")
     return creds

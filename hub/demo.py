@@ -12,7 +12,7 @@ from devices.sim import DeviceSpec, SimFleet, SimTimings, demo_layout
 from devices.sim.connection import SIM_ROOT
 from hub.areas import Registration, create_area, preregister
 from hub.broker_accounts import BrokerAccounts, tool_acls
-from hub.broker_security import write_private
+from hub.broker_security import credentials_doc, credentials_from, write_private
 from hub.db import make_engine, make_sessionmaker
 from hub.models import Area
 from hub.settings import Settings
@@ -85,8 +85,8 @@ def provision_simulator(
 
 def write_simulator_accounts(path: Path, made: dict[str, Credentials], control: Credentials) -> Path:
     doc = {
-        "connections": {n: {"username": c.username, "password": c.password} for n, c in made.items()},
-        "control": {"username": control.username, "password": control.password},
+        "connections": {n: credentials_doc(c) for n, c in made.items()},
+        "control": credentials_doc(control),
     }
     write_private(path, json.dumps(doc, indent=1) + "\n")
     return path
@@ -95,8 +95,8 @@ def write_simulator_accounts(path: Path, made: dict[str, Credentials], control: 
 def load_simulator_accounts(path: Path) -> tuple[dict[str, Credentials], Credentials]:
     try:
         doc = json.loads(path.read_text())
-        conns = {n: Credentials(c["username"], c["password"]) for n, c in doc["connections"].items()}
-        return conns, Credentials(doc["control"]["username"], doc["control"]["password"])
+        conns = {n: credentials_from(c) for n, c in doc["connections"].items()}
+        return conns, credentials_from(doc["control"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise RuntimeError(
             f"cannot read the simulator's broker accounts from {path} ({exc}); "

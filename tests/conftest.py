@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -26,31 +23,28 @@ from hub.accounts import create_user
 from hub.api.app import create_app
 from hub.areas import Registration, create_area, preregister
 from hub.broker import Broker
-from hub.broker_accounts import BrokerAccounts, tool_acls
+from hub.broker_accounts import tool_acls
 from hub.demo import simulator_accounts
 from hub.migrate import upgrade
 from hub.models import Area, Role
 from hub.runtime import HubRuntime
 from hub.settings import Settings
+from tests.web_helpers import LiveServer
 
 _area_seq = itertools.count(1)
 
 
 def tool_account(broker: Broker, filters: tuple[str, ...] = ("khu/v1/#", "khu-sim/#")) -> Credentials:
     """A test's own broker account that may read and write ``filters`` (default: everything)."""
-    with BrokerAccounts("127.0.0.1", broker.port, broker.hub, f"test-setup-{os.getpid()}") as accounts:
+    with broker.admin(f"test-setup-{os.getpid()}") as accounts:
         return accounts.provision_tool(f"tester-{next(_area_seq)}-{os.getpid()}", tool_acls(filters))
 
 
 def raw_link(
-    broker: Broker,
-    name: str,
-    account: Credentials | None = None,
-    on_message: Callable[[Received], None] | None = None,
-    **config: Any,
+    broker: Broker, name: str, on_message: Callable[[Received], None] | None = None, **config: Any
 ) -> MqttLink:
-    """A connected bare MQTT link with a tool account (or ``account``)."""
-    creds = account or tool_account(broker)
+    """A connected bare MQTT link with a tool account of its own."""
+    creds = tool_account(broker)
     link = MqttLink(
         LinkConfig(
             "127.0.0.1",
@@ -72,7 +66,7 @@ def sim_accounts(
     broker: Broker, area: str, specs: list[DeviceSpec], connections: int = 1, dedicated: bool = False
 ) -> dict[str, Any]:
     """``SimFleet`` keyword arguments with a broker account for each of its connections."""
-    with BrokerAccounts("127.0.0.1", broker.port, broker.hub, f"test-setup-{os.getpid()}") as accounts:
+    with broker.admin(f"test-setup-{os.getpid()}") as accounts:
         conns, control = simulator_accounts(accounts, area, specs, connections, dedicated)
     return {"credentials": conns, "control_credentials": control}
 
@@ -271,21 +265,9 @@ def sim_area_factory(broker: Broker, hub: HubHarness, area_code: str) -> Iterato
 @contextmanager
 def serve(app: FastAPI) -> Iterator[str]:
     """Run the app under uvicorn in a thread on a free port; yields its base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=2)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
+    server = LiveServer(app)
+    server.start()
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield server.url
     finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+        server.stop()

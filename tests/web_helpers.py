@@ -13,6 +13,8 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from hub.broker import free_port
+
 CHROMIUM = os.environ.get("KHU_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -33,13 +35,6 @@ PHONE: dict[str, Any] = {
     "timezone_id": "Asia/Ho_Chi_Minh",
 }
 SCREENSHOTS_ENV = "KHU_WEB_SCREENSHOTS"  # a folder: keep the screenshots (docs/screenshots)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class LiveServer:
