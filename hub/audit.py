@@ -1,10 +1,12 @@
-"""Writing audit rows; there is deliberately no function to change or delete one."""
+"""Writing audit rows; nothing changes or deletes one, except that a command's result is
+filled in once its devices answered."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
 
 from hub.models import AuditEntry, User
 
@@ -32,3 +34,9 @@ def record(
     )
     session.add(entry)
     return entry
+
+
+def complete(sessions: sessionmaker[Session], entry_id: int, result: str) -> None:
+    """The final result of an action recorded before it finished (a command's confirmations)."""
+    with sessions.begin() as session:
+        session.execute(update(AuditEntry).where(AuditEntry.id == entry_id).values(result=result[:400]))

@@ -102,12 +102,18 @@ class CommandService:
         wait_s: float,
         ttl_s: float,
         source: str = "manual",
+        also: Callable[[Session, Staged], None] | None = None,
     ) -> tuple[str, list[Outcome]]:
-        """Send one command to each target and wait up to ``wait_s`` for all confirmations."""
+        """Send one command to each target and wait up to ``wait_s`` for all confirmations.
+
+        ``also`` adds the caller's own rows (an audit entry) to the fan-out's transaction.
+        """
         # One transaction for the whole fan-out, committed before anything is published,
         # so a crash never leaves a command on the wire that the hub does not know about.
         with self._sessions.begin() as session:
             staged = self.stage(session, area, targets, action, params, make, user, wait_s, ttl_s, source)
+            if also is not None:
+                also(session, staged)
         ids = [r.id for r in staged.rows]
         with self._cond:  # before publishing: no confirmation can come earlier
             for r in staged.rows:

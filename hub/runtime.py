@@ -13,6 +13,7 @@ from devices.codec import Codec, NativeCodec
 from devices.messages import CommandOrder, Outbound
 from devices.mqtt_client import LinkConfig, MqttLink
 from devices.payloads import Priority
+from hub.auth_cache import AuthCache
 from hub.broadcasts.announce import announce
 from hub.broadcasts.audio import AudioStore
 from hub.broadcasts.emergency import EmergencyService
@@ -41,6 +42,7 @@ class HubRuntime:
         self.settings = settings
         self.engine: Engine = make_engine(settings.db_url, settings.db_busy_timeout_s)
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
+        self.auth_cache = AuthCache(self.sessions, settings.auth_cache_s)
         self.metrics = HubMetrics()
         secret = load_secret(settings)
         self.tokens = TokenIssuer(secret)

@@ -9,10 +9,10 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.models import Area, AuthSession, Role, User, as_utc
+from hub.auth_cache import AuthCache
+from hub.models import Area, Role, User, as_utc
 from hub.runtime import HubRuntime
 from hub.security import Claims, TokenError, TokenType
 
@@ -72,30 +72,39 @@ ClaimsDep = Annotated[Claims, Depends(get_claims)]
 
 
 def _caller(request: Request, session: Session, claims: Claims) -> User:
-    """The caller's account (database; call from a thread), looked up once per request.
+    """The caller's account (may read the database; call from a thread), once per request.
 
-    Both ``get_area`` and ``get_current_user`` need it; whichever runs first loads it
-    and the other takes it from the request, so an area route pays one hop for both.
+    Both ``get_area`` and ``get_current_user`` need it; whichever runs first finds it and
+    the other takes it from the request.
     """
     known: User | None = getattr(request.state, "khu_user", None)
     if known is not None:
         return known
+    cache: AuthCache = request.app.state.runtime.auth_cache
     if claims.type is TokenType.SESSION:
-        live = session.get(AuthSession, claims.session_id or "")
+        live = cache.auth_session(session, claims.session_id or "")
         if live is None or as_utc(live.expires_at) < datetime.now(UTC):
             raise _unauthorized("session ended; log in again")
-    user = session.get(User, claims.user_id)
+    user = cache.user(session, claims.user_id)
     if user is None or not user.active:
         raise _unauthorized("account disabled or removed")
     request.state.khu_user = user
     return user
 
 
-async def get_current_user(request: Request, session: SessionDep, claims: ClaimsDep) -> User:
+def _known_caller(request: Request, cache: AuthCache, claims: Claims) -> bool:
+    """Whether the caller can be checked without the database (everything needed is cached)."""
+    if claims.type is TokenType.SESSION and cache.peek_session(claims.session_id or "") is None:
+        return False
+    return cache.peek_user(claims.user_id) is not None
+
+
+async def get_current_user(
+    request: Request, runtime: RuntimeDep, session: SessionDep, claims: ClaimsDep
+) -> User:
     """The caller, from ``Authorization: Bearer`` (access token) or the phone's session cookie."""
-    known: User | None = getattr(request.state, "khu_user", None)
-    if known is not None:
-        return known
+    if _known_caller(request, runtime.auth_cache, claims):
+        return _caller(request, session, claims)
     return await run_in_threadpool(_caller, request, session, claims)
 
 
@@ -123,17 +132,26 @@ def can_see_area(user: User, area_id: int) -> bool:
     return user.role == Role.ADMIN or user.area_id == area_id
 
 
-def get_area(code: str, request: Request, session: SessionDep, claims: ClaimsDep) -> Area:
-    """The area in the path; 404 when it does not exist or is not the caller's.
-
-    The caller is authenticated here first (401 before 404, as always), in the same
-    thread-pool hop as the area lookup.
-    """
+def _area(code: str, request: Request, session: Session, claims: Claims) -> Area:
     user = _caller(request, session, claims)
-    area = session.scalar(select(Area).where(Area.code == code))
+    area = request.app.state.runtime.auth_cache.area(session, code)
     if area is None or not can_see_area(user, area.id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no area with code {code!r}")
     return area
+
+
+async def get_area(
+    code: str, request: Request, runtime: RuntimeDep, session: SessionDep, claims: ClaimsDep
+) -> Area:
+    """The area in the path; 404 when it does not exist or is not the caller's.
+
+    The caller is authenticated here first (401 before 404, as always). Both usually come
+    from the cache, on the event loop; otherwise from the database in one thread-pool hop.
+    """
+    cache = runtime.auth_cache
+    if _known_caller(request, cache, claims) and cache.peek_area(code) is not None:
+        return _area(code, request, session, claims)
+    return await run_in_threadpool(_area, code, request, session, claims)
 
 
 AreaDep = Annotated[Area, Depends(get_area)]

@@ -51,8 +51,13 @@ def get_area(area: AreaDep, session: SessionDep) -> AreaSummary:
         elif dev_status == DeviceStatus.ACTIVE:
             c.total += n
             c.online += n if online else 0
-    base = AreaPublic.model_validate(area)
-    return AreaSummary(**base.model_dump(), devices=counts)
+    return AreaSummary(**_public(session, area).model_dump(), devices=counts)
+
+
+def _public(session: SessionDep, area: Area) -> AreaPublic:
+    # ``area`` may be the shared, detached row the API cached: its zones are read here.
+    fresh = session.scalars(select(Area).where(Area.id == area.id).options(selectinload(Area.zones))).one()
+    return AreaPublic.model_validate(fresh)
 
 
 def _refused(exc: AreaError) -> HTTPException:
@@ -91,6 +96,8 @@ def update(
     area: AreaDep, body: AreaUpdate, user: Admin, runtime: RuntimeDep, session: SessionDep
 ) -> AreaPublic:
     """Rename, move or change the time zone of an area (commune admin)."""
+    # Changed in this session: ``area`` itself is the API's shared read-only copy.
+    area = session.get_one(Area, area.id)
     try:
         changed = update_area(area, body.name, body.latitude, body.longitude, body.timezone, body.tts_voice)
     except AreaError as exc:
@@ -108,4 +115,4 @@ def update(
     if changed.keys() & {"latitude", "longitude", "timezone"}:
         # Timetables run on the area's clock and sun times: let the scheduler re-plan them.
         runtime.schedules.sync()
-    return AreaPublic.model_validate(area)
+    return _public(session, area)

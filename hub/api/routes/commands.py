@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from starlette.background import BackgroundTask
 
 from hub.api.command_schemas import (
     CommandCreate,
@@ -20,9 +22,10 @@ from hub.api.command_schemas import (
 from hub.api.deps import AreaDep, Controller, PagingDep, RuntimeDep, SessionDep
 from hub.api.idempotency import fingerprint, once
 from hub.api.schemas import Page
-from hub.audit import record
+from hub.audit import complete, record
 from hub.command_factory import ACTIONS, build
-from hub.models import CommandRow, CommandStatus, Device, DeviceStatus, Zone
+from hub.commands import Staged
+from hub.models import AuditEntry, CommandRow, CommandStatus, Device, DeviceStatus, Zone
 
 router = APIRouter(prefix="/api/v1/areas/{code}/commands", tags=["commands"])
 
@@ -79,6 +82,14 @@ def create_command(
     # Validated once; each device's copy only gets its own id and expiry.
     proto = build(action_name, params, "proto", 0)
 
+    audit: list[AuditEntry] = []
+
+    def note(s: Session, staged: Staged) -> None:
+        # Committed with the commands it records; the result is completed after the answer.
+        entry = record(s, user, area.id, action_name, t.describe(), _summary(staged), params, staged.group)
+        audit.append(entry)
+        s.flush()
+
     def act() -> CommandGroupPublic:
         group, outcomes = runtime.commands.issue(
             area,
@@ -89,13 +100,11 @@ def create_command(
             user,
             wait_s,
             ttl_s,
+            also=note,
         )
         summary: dict[str, int] = {}
         for o in outcomes:
             summary[o.status.value] = summary.get(o.status.value, 0) + 1
-        result = ", ".join(f"{k} {v}" for k, v in sorted(summary.items()))
-        with runtime.sessions.begin() as s:
-            record(s, user, area.id, action_name, t.describe(), result, params, ref=group)
         return CommandGroupPublic(
             group_id=group,
             action=action_name,
@@ -116,7 +125,17 @@ def create_command(
 
     answer = once(runtime.sessions, user, idempotency_key, fingerprint("POST", request.url.path, body), act)
     # Already validated and JSON-ready: sent as it is rather than validated and encoded again.
-    return JSONResponse(answer)
+    if not audit:  # a repeated Idempotency-Key: nothing was done
+        return JSONResponse(answer)
+    result = ", ".join(f"{k} {v}" for k, v in sorted(answer["summary"].items()))
+    return JSONResponse(answer, background=BackgroundTask(complete, runtime.sessions, audit[0].id, result))
+
+
+def _summary(staged: Staged) -> str:
+    counts: dict[str, int] = {}
+    for r in staged.rows:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
 
 
 @router.get("")
