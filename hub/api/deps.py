@@ -134,7 +134,8 @@ def can_see_area(user: User, area_id: int) -> bool:
 
 def _area(code: str, request: Request, session: Session, claims: Claims) -> Area:
     user = _caller(request, session, claims)
-    area = request.app.state.runtime.auth_cache.area(session, code)
+    cache: AuthCache = request.app.state.runtime.auth_cache
+    area = cache.area(session, code)
     if area is None or not can_see_area(user, area.id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no area with code {code!r}")
     return area
