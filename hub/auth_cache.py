@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import event, select
@@ -41,23 +42,16 @@ class AuthCache:
 
     # --- lookups ----------------------------------------------------------------------
 
-    def peek_user(self, user_id: int) -> User | None:
-        return self._peek(User, user_id)
+    # Each lookup reads the database on a miss when given a session; without, it only peeks.
 
-    def peek_area(self, code: str) -> Area | None:
-        return self._peek(Area, code)
+    def user(self, session: Session | None, user_id: int) -> User | None:
+        return self._load(session, User, user_id, lambda s: s.get(User, user_id))
 
-    def peek_session(self, session_id: str) -> AuthSession | None:
-        return self._peek(AuthSession, session_id)
+    def area(self, session: Session | None, code: str) -> Area | None:
+        return self._load(session, Area, code, lambda s: s.scalar(select(Area).where(Area.code == code)))
 
-    def user(self, session: Session, user_id: int) -> User | None:
-        return self._load(session, User, user_id, lambda: session.get(User, user_id))
-
-    def area(self, session: Session, code: str) -> Area | None:
-        return self._load(session, Area, code, lambda: session.scalar(select(Area).where(Area.code == code)))
-
-    def auth_session(self, session: Session, session_id: str) -> AuthSession | None:
-        return self._load(session, AuthSession, session_id, lambda: session.get(AuthSession, session_id))
+    def auth_session(self, session: Session | None, session_id: str) -> AuthSession | None:
+        return self._load(session, AuthSession, session_id, lambda s: s.get(AuthSession, session_id))
 
     def clear(self) -> None:
         with self._lock:
@@ -71,12 +65,14 @@ class AuthCache:
         row: _Row = hit[1]
         return row
 
-    def _load(self, session: Session, kind: type[_Row], key: Any, read: Any) -> _Row | None:
+    def _load(
+        self, session: Session | None, kind: type[_Row], key: Any, read: Callable[[Session], _Row | None]
+    ) -> _Row | None:
         known = self._peek(kind, key)
-        if known is not None:
+        if known is not None or session is None:
             return known
         generation = self._generation
-        row: _Row | None = read()
+        row = read(session)
         if row is None:
             return None
         # Detached, so the row is nobody's session's and only read from here on.

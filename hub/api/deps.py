@@ -71,11 +71,12 @@ async def get_claims(
 ClaimsDep = Annotated[Claims, Depends(get_claims)]
 
 
-def _caller(request: Request, session: Session, claims: Claims) -> User:
-    """The caller's account (may read the database; call from a thread), once per request.
+def _caller(request: Request, claims: Claims, session: Session | None) -> User | None:
+    """The caller's account, once per request; raises 401 when it may not act.
 
-    Both ``get_area`` and ``get_current_user`` need it; whichever runs first finds it and
-    the other takes it from the request.
+    With a session it reads what the cache lacks (call from a thread); without, it answers
+    from the cache alone and returns None if something would have to be read. Both
+    ``get_area`` and ``get_current_user`` need the caller; the second finds it on the request.
     """
     known: User | None = getattr(request.state, "khu_user", None)
     if known is not None:
@@ -83,29 +84,31 @@ def _caller(request: Request, session: Session, claims: Claims) -> User:
     cache: AuthCache = request.app.state.runtime.auth_cache
     if claims.type is TokenType.SESSION:
         live = cache.auth_session(session, claims.session_id or "")
+        if live is None and session is None:
+            return None
         if live is None or as_utc(live.expires_at) < datetime.now(UTC):
             raise _unauthorized("session ended; log in again")
     user = cache.user(session, claims.user_id)
+    if user is None and session is None:
+        return None
     if user is None or not user.active:
         raise _unauthorized("account disabled or removed")
     request.state.khu_user = user
     return user
 
 
-def _known_caller(request: Request, cache: AuthCache, claims: Claims) -> bool:
-    """Whether the caller can be checked without the database (everything needed is cached)."""
-    if claims.type is TokenType.SESSION and cache.peek_session(claims.session_id or "") is None:
-        return False
-    return cache.peek_user(claims.user_id) is not None
+def _read_caller(request: Request, claims: Claims, session: Session) -> User:
+    user = _caller(request, claims, session)
+    assert user is not None  # with a session it reads or raises
+    return user
 
 
-async def get_current_user(
-    request: Request, runtime: RuntimeDep, session: SessionDep, claims: ClaimsDep
-) -> User:
+async def get_current_user(request: Request, session: SessionDep, claims: ClaimsDep) -> User:
     """The caller, from ``Authorization: Bearer`` (access token) or the phone's session cookie."""
-    if _known_caller(request, runtime.auth_cache, claims):
-        return _caller(request, session, claims)
-    return await run_in_threadpool(_caller, request, session, claims)
+    user = _caller(request, claims, None)
+    if user is None:
+        user = await run_in_threadpool(_read_caller, request, claims, session)
+    return user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
@@ -132,27 +135,34 @@ def can_see_area(user: User, area_id: int) -> bool:
     return user.role == Role.ADMIN or user.area_id == area_id
 
 
-def _area(code: str, request: Request, session: Session, claims: Claims) -> Area:
-    user = _caller(request, session, claims)
+def _area(code: str, request: Request, claims: Claims, session: Session | None) -> Area | None:
+    """The area for the caller (as ``_caller``: None when, without a session, something is not cached)."""
+    user = _caller(request, claims, session)
     cache: AuthCache = request.app.state.runtime.auth_cache
     area = cache.area(session, code)
+    if user is None or (area is None and session is None):
+        return None
     if area is None or not can_see_area(user, area.id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no area with code {code!r}")
     return area
 
 
-async def get_area(
-    code: str, request: Request, runtime: RuntimeDep, session: SessionDep, claims: ClaimsDep
-) -> Area:
+def _read_area(code: str, request: Request, claims: Claims, session: Session) -> Area:
+    area = _area(code, request, claims, session)
+    assert area is not None  # with a session it reads or raises
+    return area
+
+
+async def get_area(code: str, request: Request, session: SessionDep, claims: ClaimsDep) -> Area:
     """The area in the path; 404 when it does not exist or is not the caller's.
 
     The caller is authenticated here first (401 before 404, as always). Both usually come
     from the cache, on the event loop; otherwise from the database in one thread-pool hop.
     """
-    cache = runtime.auth_cache
-    if _known_caller(request, cache, claims) and cache.peek_area(code) is not None:
-        return _area(code, request, session, claims)
-    return await run_in_threadpool(_area, code, request, session, claims)
+    area = _area(code, request, claims, None)
+    if area is None:
+        area = await run_in_threadpool(_read_area, code, request, claims, session)
+    return area
 
 
 AreaDep = Annotated[Area, Depends(get_area)]
