@@ -38,6 +38,9 @@ from hub.models import (
 )
 
 _CLOSED = (DeviceStatus.RETIRED.value, DeviceStatus.REJECTED.value)
+# What the cache keeps of a device, and how many device ids one IN (...) read asks for.
+_REF_COLUMNS = (Device.id, Device.kind, Device.status, Device.state_ts, Device.state, Device.via)
+_IN_CHUNK = 500
 _commands = cast(Table, CommandRow.__table__)
 _devices = cast(Table, Device.__table__)
 _events = cast(Table, DeviceEventRow.__table__)
@@ -157,6 +160,7 @@ class RegistryStore:
 
     def _apply(self, session: Session, batch: list[Inbound]) -> BatchResult:
         b = _Batch(session, datetime.now(UTC))
+        self._prefetch(session, batch)
         for msg in batch:
             try:
                 change = self._one(b, msg)
@@ -336,18 +340,45 @@ class RegistryStore:
             self._areas[code] = area_id
         return area_id
 
+    def _prefetch(self, session: Session, batch: list[Inbound]) -> None:
+        """Cache the batch's devices not cached yet, a few queries for all rather than one each.
+
+        After a start every device is unknown, and a hundred thousand retained reports
+        meant a hundred thousand single-row reads.
+        """
+        missing: dict[str, set[str]] = {}
+        for msg in batch:
+            src = msg.source
+            if (src.area, src.device) not in self._devices:
+                missing.setdefault(src.area, set()).add(src.device)
+        for area, devices in missing.items():
+            try:
+                area_id = self._area_id(session, area)
+            except Rejected:
+                continue  # each of its messages is rejected on its own
+            wanted = sorted(devices)
+            for i in range(0, len(wanted), _IN_CHUNK):
+                rows = session.execute(
+                    select(*_REF_COLUMNS, Device.device_id).where(
+                        Device.area_id == area_id, Device.device_id.in_(wanted[i : i + _IN_CHUNK])
+                    )
+                )
+                for row in rows:
+                    self._remember(area, row.device_id, area_id, row)
+
     def _ref(self, session: Session, area: str, device: str) -> DeviceRef:
         ref = self._devices.get((area, device))
         if ref is not None:
             return ref
         area_id = self._area_id(session, area)
         row = session.execute(
-            select(Device.id, Device.kind, Device.status, Device.state_ts, Device.state, Device.via).where(
-                Device.area_id == area_id, Device.device_id == device
-            )
+            select(*_REF_COLUMNS).where(Device.area_id == area_id, Device.device_id == device)
         ).first()
         if row is None:
             raise Rejected(RejectReason.UNKNOWN_DEVICE, f"{area}/{device} has not announced itself")
+        return self._remember(area, device, area_id, row)
+
+    def _remember(self, area: str, device: str, area_id: int, row: Any) -> DeviceRef:
         last_cmd = (row.state or {}).get("cmd")
         ref = DeviceRef(row.id, area_id, row.kind, row.status, row.state_ts, last_cmd, row.via)
         self._touch((area, device))

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from devices.mqtt_client import Credentials, LinkConfig, MqttLink, Received
 from devices.payloads import Kind
@@ -183,6 +183,21 @@ def device_link(broker: Broker) -> Iterator[MqttLink]:
     link = raw_link(broker, "raw")
     yield link
     link.stop()
+
+
+@contextmanager
+def statements(h: HubHarness) -> Iterator[list[str]]:
+    """The SQL the hub's engine runs meanwhile (from any thread)."""
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        seen.append(sql)
+
+    event.listen(h.runtime.engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(h.runtime.engine, "before_cursor_execute", note)
 
 
 def make_area(h: HubHarness, code: str, registrations: list[Registration] | None = None) -> None:

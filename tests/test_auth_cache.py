@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable
 
-from sqlalchemy import event, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from hub.broker import Broker
 from hub.models import Role, User
-from tests.conftest import HubHarness, make_area
-
-
-@contextmanager
-def statements(h: HubHarness) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
-        seen.append(sql)
-
-    event.listen(h.runtime.engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(h.runtime.engine, "before_cursor_execute", note)
+from tests.conftest import HubHarness, make_area, statements
 
 
 def test_a_repeated_area_request_reads_neither_the_caller_nor_the_area(

@@ -6,11 +6,12 @@ import json
 import time
 
 from devices import topics
-from devices.codec import encode_report
+from devices.codec import NativeCodec, encode_report
 from devices.mqtt_client import MqttLink
 from devices.payloads import CameraState, DeviceInfo, Kind, LightState, MotionEvent, Storage
 from hub.areas import Registration
-from tests.conftest import HubHarness, make_area
+from hub.registry_store import RegistryStore
+from tests.conftest import HubHarness, make_area, statements
 
 C = topics.Channel
 
@@ -189,3 +190,24 @@ def test_api_validates_and_paginates(hub: HubHarness, area_code: str) -> None:
     assert bad.status_code == 422
     assert "limit" in bad.text
     assert hub.http.get(f"/api/v1/areas/{area_code}/devices/nope").status_code == 404
+
+
+def test_a_batch_from_many_uncached_devices_is_looked_up_in_a_few_reads(
+    hub: HubHarness, area_code: str
+) -> None:
+    lights = [f"light-{i:03d}" for i in range(600)]
+    make_area(hub, area_code, [Registration(d, Kind.LIGHT, "A") for d in lights])
+    codec = NativeCodec()
+    ts = now_ms()
+    batch = [
+        codec.decode(out.topic, out.payload)
+        for out in (encode_report(area_code, d, C.STATE, light_state(30, ts)) for d in lights)
+    ]
+    store = RegistryStore(hub.runtime.engine)  # a fresh cache, as after a start
+    with statements(hub) as seen:
+        result = store.apply(batch)
+    assert not result.rejected
+    assert len(result.changes) == 600
+    reads = [s for s in seen if s.lstrip().upper().startswith("SELECT") and "FROM devices" in s]
+    assert len(reads) == 2, reads  # 600 ids, 500 per read
+    assert hub.device(area_code, "light-599")["state"]["level"] == 30  # type: ignore[index]
