@@ -13,6 +13,7 @@ from devices.codec import Codec, NativeCodec
 from devices.messages import CommandOrder, Outbound
 from devices.mqtt_client import LinkConfig, MqttLink
 from devices.payloads import Priority
+from hub.audit import ResultWriter
 from hub.auth_cache import AuthCache
 from hub.broadcasts.announce import announce
 from hub.broadcasts.audio import AudioStore
@@ -43,6 +44,7 @@ class HubRuntime:
         self.engine: Engine = make_engine(settings.db_url, settings.db_busy_timeout_s)
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
         self.auth_cache = AuthCache(self.sessions, settings.auth_cache_s)
+        self.audit_results = ResultWriter(self.sessions)
         self.metrics = HubMetrics()
         secret = load_secret(settings)
         self.tokens = TokenIssuer(secret)
@@ -127,6 +129,7 @@ class HubRuntime:
         self._stopped = False
 
     def start(self) -> None:
+        self.audit_results.start()
         self.notifications.start()
         self.camera_alerts.start()
         self.ingestor.start()
@@ -154,6 +157,7 @@ class HubRuntime:
         self.ingestor.stop()
         self.camera_alerts.stop()
         self.notifications.stop()
+        self.audit_results.stop()
         self.engine.dispose()
 
     def _programme_announcement(self, programme: BroadcastProgramme, area: Area) -> None:

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, 
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from starlette.background import BackgroundTask
 
 from hub.api.command_schemas import (
     CommandCreate,
@@ -22,7 +21,7 @@ from hub.api.command_schemas import (
 from hub.api.deps import AreaDep, Controller, PagingDep, RuntimeDep, SessionDep
 from hub.api.idempotency import fingerprint, once
 from hub.api.schemas import Page
-from hub.audit import complete, record
+from hub.audit import record
 from hub.command_factory import ACTIONS, build
 from hub.commands import Staged
 from hub.models import AuditEntry, CommandRow, CommandStatus, Device, DeviceStatus, Zone
@@ -85,10 +84,10 @@ def create_command(
     audit: list[AuditEntry] = []
 
     def note(s: Session, staged: Staged) -> None:
-        # Committed with the commands it records; the result is completed after the answer.
+        # Committed with the commands it records (its id is known once they are); the
+        # result is completed after the answer.
         entry = record(s, user, area.id, action_name, t.describe(), _summary(staged), params, staged.group)
         audit.append(entry)
-        s.flush()
 
     def act() -> CommandGroupPublic:
         group, outcomes = runtime.commands.issue(
@@ -124,11 +123,12 @@ def create_command(
         )
 
     answer = once(runtime.sessions, user, idempotency_key, fingerprint("POST", request.url.path, body), act)
+    if audit:  # not when a repeated Idempotency-Key found the first answer
+        runtime.audit_results.complete(
+            audit[0].id, ", ".join(f"{k} {v}" for k, v in sorted(answer["summary"].items()))
+        )
     # Already validated and JSON-ready: sent as it is rather than validated and encoded again.
-    if not audit:  # a repeated Idempotency-Key: nothing was done
-        return JSONResponse(answer)
-    result = ", ".join(f"{k} {v}" for k, v in sorted(answer["summary"].items()))
-    return JSONResponse(answer, background=BackgroundTask(complete, runtime.sessions, audit[0].id, result))
+    return JSONResponse(answer)
 
 
 def _summary(staged: Staged) -> str:
