@@ -1,13 +1,12 @@
 """Applies validated device reports to the database, a batch per transaction.
 
-Only the ingest writer thread calls ``apply``; the cache of device references below is
-therefore single-threaded. Code that changes a device elsewhere calls ``forget``.
+Only the ingest writer thread calls ``apply``, so its cache of device references
+(``hub.device_refs``) is single-threaded. Code that changes a device elsewhere calls ``forget``.
 """
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, cast
@@ -27,9 +26,9 @@ from devices.messages import (
     StateReport,
 )
 from devices.payloads import EVENTS_BY_KIND, Availability, Kind
+from hub.device_refs import DeviceRef, DeviceRefs
 from hub.models import (
     OPEN_COMMAND_STATUSES,
-    Area,
     CommandRow,
     CommandStatus,
     Device,
@@ -38,9 +37,6 @@ from hub.models import (
 )
 
 _CLOSED = (DeviceStatus.RETIRED.value, DeviceStatus.REJECTED.value)
-# What the cache keeps of a device, and how many device ids one IN (...) read asks for.
-_REF_COLUMNS = (Device.id, Device.kind, Device.status, Device.state_ts, Device.state, Device.via)
-_IN_CHUNK = 500
 _commands = cast(Table, CommandRow.__table__)
 _devices = cast(Table, Device.__table__)
 _events = cast(Table, DeviceEventRow.__table__)
@@ -66,17 +62,6 @@ def command_status_for(error: str | None) -> CommandStatus:
     if error is None:
         return CommandStatus.CONFIRMED
     return CommandStatus.EXPIRED if error == "expired" else CommandStatus.FAILED
-
-
-@dataclass(slots=True)
-class DeviceRef:
-    pk: int
-    area_id: int
-    kind: str
-    status: str
-    state_ts: int | None
-    state_cmd: str | None = None
-    via: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,56 +96,33 @@ class _Batch:
 class RegistryStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._areas: dict[str, int] = {}
-        self._devices: dict[tuple[str, str], DeviceRef] = {}
-        self._forgotten: set[tuple[str, str]] = set()
+        self._refs = DeviceRefs()
         self._gateway_online: dict[tuple[int, str], bool] = {}
-        self._forget_lock = threading.Lock()
-        # Cached devices as they were before the running batch changed them: what a rollback
-        # puts back (None: added by the batch). Copying the whole cache per batch instead
-        # would cost more than the batch itself with a hundred thousand devices.
-        self._undo: dict[tuple[str, str], DeviceRef | None] = {}
 
     def forget(self, area: str, device: str) -> None:
         """Drop a cached device after another part of the hub changed it (thread-safe)."""
-        with self._forget_lock:
-            self._forgotten.add((area, device))
+        self._refs.forget(area, device)
 
     def apply(self, batch: list[Inbound]) -> BatchResult:
         """Apply a batch in one transaction; raises on database errors (nothing applied)."""
-        self._drop_forgotten()
-        self._undo = {}
+        self._refs.begin()
         gateways = dict(self._gateway_online)
+        committed = False
         try:
             with Session(self._engine) as session, session.begin():
-                return self._apply(session, batch)
+                result = self._apply(session, batch)
+            committed = True
+            return result
         except Exception:
             # The transaction rolled back; so must the caches.
-            for key, old in self._undo.items():
-                if old is None:
-                    self._devices.pop(key, None)
-                else:
-                    self._devices[key] = old
             self._gateway_online = gateways
             raise
         finally:
-            self._undo = {}
-
-    def _touch(self, key: tuple[str, str]) -> None:
-        """Remember a cached device before the running batch changes or adds it."""
-        if key not in self._undo:
-            old = self._devices.get(key)
-            self._undo[key] = replace(old) if old is not None else None
-
-    def _drop_forgotten(self) -> None:
-        with self._forget_lock:
-            for key in self._forgotten:
-                self._devices.pop(key, None)
-            self._forgotten.clear()
+            self._refs.end(committed)
 
     def _apply(self, session: Session, batch: list[Inbound]) -> BatchResult:
         b = _Batch(session, datetime.now(UTC))
-        self._prefetch(session, batch)
+        self._refs.prefetch(session, batch)
         for msg in batch:
             try:
                 change = self._one(b, msg)
@@ -191,7 +153,7 @@ class RegistryStore:
         src = msg.source
         if isinstance(msg, InfoReport):
             return self._info(b.session, msg, b.now, b.updates)
-        ref = self._ref(b.session, src.area, src.device)
+        ref = self._refs.get(b.session, src.area, src.device)
         if ref.status in _CLOSED:
             raise Rejected(RejectReason.RETIRED, f"{src.area}/{src.device} is {ref.status}")
         change: Change | None
@@ -230,7 +192,7 @@ class RegistryStore:
                 if same_ms:
                     return None
                 raise Rejected(RejectReason.STALE, f"state ts {state.ts} older than {ref.state_ts}")
-        self._touch((src.area, src.device))
+        self._refs.touch((src.area, src.device))
         ref.state_ts, ref.state_cmd = state.ts, state.cmd
         data = state.model_dump(mode="json")
         b.updates.setdefault(ref.pk, {}).update(state=data, state_ts=state.ts)
@@ -272,11 +234,11 @@ class RegistryStore:
             "last_seen": now,
         }
         try:
-            ref = self._ref(session, src.area, src.device)
+            ref = self._refs.get(session, src.area, src.device)
         except Rejected as rej:
             if rej.reason is not RejectReason.UNKNOWN_DEVICE:
                 raise
-            area_id = self._area_id(session, src.area)
+            area_id = self._refs.area_id(session, src.area)
             device = Device(
                 area_id=area_id,
                 device_id=src.device,
@@ -287,16 +249,16 @@ class RegistryStore:
             )
             session.add(device)
             session.flush()
-            self._touch((src.area, src.device))
-            self._devices[(src.area, src.device)] = DeviceRef(
-                device.id, area_id, device.kind, device.status, None, via=info.via
+            self._refs.add(
+                (src.area, src.device),
+                DeviceRef(device.id, area_id, device.kind, device.status, None, via=info.via),
             )
             return Change(src.area, src.device, device.kind, {"status": device.status, **_jsonable(fields)})
         if ref.kind != info.kind:
             raise Rejected(RejectReason.KIND_MISMATCH, f"registered as {ref.kind}, announced {info.kind}")
         if ref.status in _CLOSED:
             raise Rejected(RejectReason.RETIRED, f"{src.area}/{src.device} is {ref.status}")
-        self._touch((src.area, src.device))
+        self._refs.touch((src.area, src.device))
         ref.via = info.via
         if src.retained:
             del fields["last_seen"]
@@ -330,60 +292,6 @@ class RegistryStore:
             # An unregistered gateway is no evidence against the device: trust its own status.
             self._gateway_online[key] = True if online is None else bool(online)
         return self._gateway_online[key]
-
-    def _area_id(self, session: Session, code: str) -> int:
-        area_id = self._areas.get(code)
-        if area_id is None:
-            area_id = session.scalar(select(Area.id).where(Area.code == code))
-            if area_id is None:
-                raise Rejected(RejectReason.UNKNOWN_AREA, f"no area {code!r}")
-            self._areas[code] = area_id
-        return area_id
-
-    def _prefetch(self, session: Session, batch: list[Inbound]) -> None:
-        """Cache the batch's devices not cached yet, a few queries for all rather than one each.
-
-        After a start every device is unknown, and a hundred thousand retained reports
-        meant a hundred thousand single-row reads.
-        """
-        missing: dict[str, set[str]] = {}
-        for msg in batch:
-            src = msg.source
-            if (src.area, src.device) not in self._devices:
-                missing.setdefault(src.area, set()).add(src.device)
-        for area, devices in missing.items():
-            try:
-                area_id = self._area_id(session, area)
-            except Rejected:
-                continue  # each of its messages is rejected on its own
-            wanted = sorted(devices)
-            for i in range(0, len(wanted), _IN_CHUNK):
-                rows = session.execute(
-                    select(*_REF_COLUMNS, Device.device_id).where(
-                        Device.area_id == area_id, Device.device_id.in_(wanted[i : i + _IN_CHUNK])
-                    )
-                )
-                for row in rows:
-                    self._remember(area, row.device_id, area_id, row)
-
-    def _ref(self, session: Session, area: str, device: str) -> DeviceRef:
-        ref = self._devices.get((area, device))
-        if ref is not None:
-            return ref
-        area_id = self._area_id(session, area)
-        row = session.execute(
-            select(*_REF_COLUMNS).where(Device.area_id == area_id, Device.device_id == device)
-        ).first()
-        if row is None:
-            raise Rejected(RejectReason.UNKNOWN_DEVICE, f"{area}/{device} has not announced itself")
-        return self._remember(area, device, area_id, row)
-
-    def _remember(self, area: str, device: str, area_id: int, row: Any) -> DeviceRef:
-        last_cmd = (row.state or {}).get("cmd")
-        ref = DeviceRef(row.id, area_id, row.kind, row.status, row.state_ts, last_cmd, row.via)
-        self._touch((area, device))
-        self._devices[(area, device)] = ref
-        return ref
 
 
 def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:
