@@ -24,6 +24,7 @@ from hub.broker_accounts import BrokerAccounts
 from hub.command_factory import ACTION_OF
 from hub.commands import CommandService
 from hub.db import make_engine, make_sessionmaker
+from hub.device_views import DeviceViews
 from hub.ingest import Ingestor
 from hub.live import LiveHub
 from hub.login_limiter import LoginLimiter
@@ -43,7 +44,8 @@ class HubRuntime:
         self.settings = settings
         self.engine: Engine = make_engine(settings.db_url, settings.db_busy_timeout_s)
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
-        self.auth_cache = AuthCache(self.sessions, settings.auth_cache_s)
+        self.auth_cache = AuthCache(self.sessions, settings.api_cache_s)
+        self.device_views = DeviceViews(self.sessions, settings.api_cache_s)
         self.audit_results = ResultWriter(self.sessions)
         self.metrics = HubMetrics()
         secret = load_secret(settings)
@@ -87,6 +89,7 @@ class HubRuntime:
         # confirmation of the command that caused it.
         self.live = LiveHub()
         self.ingestor.add_listener(self.live.on_changes)
+        self.ingestor.add_listener(self.device_views.on_changes)
         self.ingestor.add_listener(self.commands.on_changes)
         self.commands.add_listener(self.live.on_outcome)
         self.command_metrics = CommandMetrics(self.metrics.registry)

@@ -50,12 +50,12 @@ class Settings(BaseSettings):
     login_failures_per_user: int = Field(5, ge=1)
     login_failures_per_ip: int = Field(30, ge=1)
     login_window_s: int = Field(300, ge=1)
-    auth_cache_s: float = Field(
+    api_cache_s: float = Field(
         2.0,
         ge=0,
         le=60,
-        description="how long the API trusts an account or area it read; changes made by another "
-        "process (the khu CLI) take effect within this",
+        description="how long the API trusts an account, area or device it read; changes made by "
+        "another process (the khu CLI, a second hub) show within this",
     )
 
     command_wait_ms: int = Field(3000, ge=0, le=30_000, description="how long a command request waits")

@@ -39,7 +39,7 @@ def test_changes_through_the_api_apply_at_once(hub: HubHarness, area_code: str) 
 def test_a_change_from_another_process_applies_within_the_cache_time(
     broker: Broker, hub_factory: Callable[..., HubHarness], area_code: str
 ) -> None:
-    hub = hub_factory(broker, auth_cache_s=0.5)
+    hub = hub_factory(broker, api_cache_s=0.5)
     make_area(hub, area_code)
     name = f"head-{area_code}"
     head = hub.client_for(name, hub.add_user(name, Role.HEAD, area_code))
