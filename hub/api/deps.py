@@ -97,17 +97,20 @@ def _caller(request: Request, claims: Claims, session: Session | None) -> User |
     return user
 
 
-def _read_caller(request: Request, claims: Claims, session: Session) -> User:
-    user = _caller(request, claims, session)
+def _read_caller(request: Request, claims: Claims) -> User:
+    runtime: HubRuntime = request.app.state.runtime
+    with runtime.sessions() as session:
+        user = _caller(request, claims, session)
     assert user is not None  # with a session it reads or raises
     return user
 
 
-async def get_current_user(request: Request, session: SessionDep, claims: ClaimsDep) -> User:
+async def get_current_user(request: Request, claims: ClaimsDep) -> User:
     """The caller, from ``Authorization: Bearer`` (access token) or the phone's session cookie."""
+    # A session of its own, only on a cache miss: most requests open none for this.
     user = _caller(request, claims, None)
     if user is None:
-        user = await run_in_threadpool(_read_caller, request, claims, session)
+        user = await run_in_threadpool(_read_caller, request, claims)
     return user
 
 
@@ -147,13 +150,15 @@ def _area(code: str, request: Request, claims: Claims, session: Session | None) 
     return area
 
 
-def _read_area(code: str, request: Request, claims: Claims, session: Session) -> Area:
-    area = _area(code, request, claims, session)
+def _read_area(code: str, request: Request, claims: Claims) -> Area:
+    runtime: HubRuntime = request.app.state.runtime
+    with runtime.sessions() as session:
+        area = _area(code, request, claims, session)
     assert area is not None  # with a session it reads or raises
     return area
 
 
-async def get_area(code: str, request: Request, session: SessionDep, claims: ClaimsDep) -> Area:
+async def get_area(code: str, request: Request, claims: ClaimsDep) -> Area:
     """The area in the path; 404 when it does not exist or is not the caller's.
 
     The caller is authenticated here first (401 before 404, as always). Both usually come
@@ -161,7 +166,7 @@ async def get_area(code: str, request: Request, session: SessionDep, claims: Cla
     """
     area = _area(code, request, claims, None)
     if area is None:
-        area = await run_in_threadpool(_read_area, code, request, claims, session)
+        area = await run_in_threadpool(_read_area, code, request, claims)
     return area
 
 

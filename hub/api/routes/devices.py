@@ -121,6 +121,11 @@ def _provision(runtime: HubRuntime, area: Area, device: Device) -> MqttAccountPu
     return MqttAccountPublic(username=creds.username, password=creds.password)
 
 
+def _read_device(runtime: HubRuntime, area: Area, device_id: str) -> bytes | None:
+    with runtime.sessions() as session:
+        return runtime.device_views.json(session, area, device_id)
+
+
 def _public(device: Device) -> dict[str, Any]:
     return DevicePublic.model_validate(device).model_dump()
 
@@ -137,12 +142,11 @@ def _no_device(area: Area, device_id: str) -> HTTPException:
 
 
 @router.get("/{device_id}", response_model=DevicePublic)
-async def get_device(
-    area: AreaDep, session: SessionDep, user: Controller, runtime: RuntimeDep, device_id: str
-) -> Response:
-    # Usually cached: answered on the event loop, without a thread-pool hop.
-    views = runtime.device_views
-    body = views.json(None, area, device_id) or await run_in_threadpool(views.json, session, area, device_id)
+async def get_device(area: AreaDep, user: Controller, runtime: RuntimeDep, device_id: str) -> Response:
+    # Usually cached: answered on the event loop, without a session or a thread-pool hop.
+    body = runtime.device_views.json(None, area, device_id) or await run_in_threadpool(
+        _read_device, runtime, area, device_id
+    )
     if body is None:
         raise _no_device(area, device_id)
     return Response(body, media_type="application/json")

@@ -11,7 +11,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz() -> HealthPublic:
+async def healthz() -> HealthPublic:
     """The process is alive."""
     return HealthPublic(status="ok")
 
