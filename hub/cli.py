@@ -47,6 +47,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         host=settings.http_host,
         port=settings.http_port,
         log_level="warning",
+        # Not logged at this level anyway, but uvicorn would still work out each line's fields.
+        access_log=False,
         timeout_graceful_shutdown=5,
     )
     return 0

@@ -65,14 +65,15 @@ def create_app(settings: Settings | None = None, runtime: HubRuntime | None = No
         lifespan=lifespan,
     )
     app.state.runtime = rt
+    # Routes are tried in this order, so the ones phones use most come first.
     for module in (
+        devices,
+        commands,
         health,
         auth,
         users,
         areas,
         zones,
-        devices,
-        commands,
         cameras,
         timetables,
         programmes,
