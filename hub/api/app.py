@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import OperationalError, StatementError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 
+from hub.api.deps import CloseSessions
 from hub.api.routes import (
     announcements,
     areas,
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, runtime: HubRuntime | None = No
         lifespan=lifespan,
     )
     app.state.runtime = rt
+    app.add_middleware(CloseSessions)
     # Routes are tried in this order, so the ones phones use most come first.
     for module in (
         devices,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -10,6 +10,7 @@ from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hub.auth_cache import AuthCache
 from hub.models import Area, Role, User, as_utc
@@ -34,14 +35,35 @@ async def get_runtime(request: Request) -> HubRuntime:
 RuntimeDep = Annotated[HubRuntime, Depends(get_runtime)]
 
 
-async def get_db(runtime: RuntimeDep) -> AsyncIterator[Session]:
-    # Creating a Session does no I/O (it connects on its first query, in the endpoint's
-    # thread), and closing it hands its connection back to the pool, which never waits.
+_SESSIONS = "khu.sessions"
+
+
+class CloseSessions:
+    """ASGI middleware: closes the database sessions a request opened, once it is answered.
+
+    A dependency with ``yield`` would do the same, but FastAPI wraps each one's exit in a
+    shielded cancel scope, which cost as much as the rest of a cached device read.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        sessions: list[Session] = []
+        scope[_SESSIONS] = sessions
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            # Closing hands the connection back to the pool, which never waits.
+            for session in sessions:
+                session.close()
+
+
+async def get_db(request: Request, runtime: RuntimeDep) -> Session:
+    # Creating a Session does no I/O: it connects on its first query, in the endpoint's thread.
     session = runtime.sessions()
-    try:
-        yield session
-    finally:
-        session.close()
+    request.scope[_SESSIONS].append(session)
+    return session
 
 
 SessionDep = Annotated[Session, Depends(get_db)]
