@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -142,8 +142,10 @@ def _no_device(area: Area, device_id: str) -> HTTPException:
 
 
 @router.get("/{device_id}", response_model=DevicePublic)
-async def get_device(area: AreaDep, user: Controller, runtime: RuntimeDep, device_id: str) -> Response:
-    # Usually cached: answered on the event loop, without a session or a thread-pool hop.
+async def get_device(area: AreaDep, user: Controller, request: Request, device_id: str) -> Response:
+    # Usually cached: answered on the event loop, without a session or a thread-pool hop
+    # (or even the runtime as a dependency: each costs tens of microseconds).
+    runtime: HubRuntime = request.app.state.runtime
     body = runtime.device_views.json(None, area, device_id) or await run_in_threadpool(
         _read_device, runtime, area, device_id
     )
