@@ -16,6 +16,9 @@ from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 V = TypeVar("V")
+# Beyond this many values the cache starts again empty rather than grow with every device
+# and login ever read.
+MAX_VALUES = 200_000
 
 
 class ReadCache(Generic[V]):
@@ -48,6 +51,8 @@ class ReadCache(Generic[V]):
         value = read(session)
         if value is not None:
             with self._lock:
+                if len(self._values) >= MAX_VALUES:
+                    self._values.clear()
                 if generation == self._generation:
                     self._values[key] = (time.monotonic() + self._ttl_s, value)
         return value

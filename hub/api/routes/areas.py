@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from hub.api.deps import Admin, AreaDep, CurrentUser, PagingDep, RuntimeDep, SessionDep
 from hub.api.management_schemas import AreaCreate, AreaUpdate
@@ -54,7 +54,7 @@ def get_area(area: AreaDep, session: SessionDep) -> AreaSummary:
     return AreaSummary(**_public(session, area).model_dump(), devices=counts)
 
 
-def _public(session: SessionDep, area: Area) -> AreaPublic:
+def _public(session: Session, area: Area) -> AreaPublic:
     # ``area`` may be the shared, detached row the API cached: its zones are read here.
     fresh = session.scalars(select(Area).where(Area.id == area.id).options(selectinload(Area.zones))).one()
     return AreaPublic.model_validate(fresh)
