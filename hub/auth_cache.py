@@ -7,6 +7,7 @@ are kept detached and only read, so most requests authorise on the event loop.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -33,9 +34,11 @@ class AuthCache:
     def auth_session(self, session: Session | None, session_id: str) -> AuthSession | None:
         return self._load(session, AuthSession, session_id, lambda s: s.get(AuthSession, session_id))
 
-    def _load(self, session: Session | None, kind: type[_Row], key: Any, read: Any) -> _Row | None:
+    def _load(
+        self, session: Session | None, kind: type[_Row], key: Any, read: Callable[[Session], _Row | None]
+    ) -> _Row | None:
         def detached(s: Session) -> _Row | None:
-            row: _Row | None = read(s)
+            row = read(s)
             if row is not None:
                 s.expunge(row)  # nobody's session's from here on, and only read
             return row

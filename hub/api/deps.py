@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from functools import partial
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
@@ -19,11 +20,27 @@ from hub.security import Claims, TokenError, TokenType
 
 SESSION_COOKIE = "khu_session"
 
-# Why some of these are ``async def``: FastAPI runs every plain ``def`` dependency in its
-# thread pool, and each such hop cost about 1 ms of CPU on the project's machine (a device
-# read went through seven of them). Dependencies that do no I/O (the runtime, token
-# decoding, role checks, paging) run on the event loop; the database lookups are gathered
-# into as few thread-pool hops as possible. Nothing here may block the event loop.
+# Why these are ``async def``: FastAPI runs every plain ``def`` dependency in its thread
+# pool, and each such hop cost about 1 ms of CPU on the project's machine. Dependencies
+# that do no I/O (token decoding, role checks, paging) run on the event loop; the caller
+# and the area come from the API's cache there, and only a miss goes to the database, in
+# one thread-pool hop (``cached_or_read``). Nothing here may block the event loop.
+
+T = TypeVar("T")
+
+
+async def cached_or_read(request: Request, lookup: Callable[[Session | None], T | None]) -> T | None:
+    """``lookup`` without a session answers from a cache only (None: not cached); on a miss it
+    runs again in the thread pool with a session of its own, and its answer is final."""
+    found = lookup(None)
+    if found is None:
+        found = await run_in_threadpool(_in_session, request.app.state.runtime, lookup)
+    return found
+
+
+def _in_session(runtime: HubRuntime, lookup: Callable[[Session | None], T | None]) -> T | None:
+    with runtime.sessions() as session:
+        return lookup(session)
 
 
 async def get_runtime(request: Request) -> HubRuntime:
@@ -125,20 +142,10 @@ def _caller(request: Request, claims: Claims, session: Session | None) -> User |
     return user
 
 
-def _read_caller(request: Request, claims: Claims) -> User:
-    runtime: HubRuntime = request.app.state.runtime
-    with runtime.sessions() as session:
-        user = _caller(request, claims, session)
-    assert user is not None  # with a session it reads or raises
-    return user
-
-
 async def get_current_user(request: Request, claims: ClaimsDep) -> User:
     """The caller, from ``Authorization: Bearer`` (access token) or the phone's session cookie."""
-    # A session of its own, only on a cache miss: most requests open none for this.
-    user = _caller(request, claims, None)
-    if user is None:
-        user = await run_in_threadpool(_read_caller, request, claims)
+    user = await cached_or_read(request, partial(_caller, request, claims))
+    assert user is not None  # with a session it reads or raises
     return user
 
 
@@ -180,23 +187,14 @@ def _area(code: str, request: Request, claims: Claims, session: Session | None) 
     return area
 
 
-def _read_area(code: str, request: Request, claims: Claims) -> Area:
-    runtime: HubRuntime = request.app.state.runtime
-    with runtime.sessions() as session:
-        area = _area(code, request, claims, session)
-    assert area is not None  # with a session it reads or raises
-    return area
-
-
 async def get_area(code: str, request: Request, claims: ClaimsDep) -> Area:
     """The area in the path; 404 when it does not exist or is not the caller's.
 
     The caller is authenticated here first (401 before 404, as always). Both usually come
     from the cache, on the event loop; otherwise from the database in one thread-pool hop.
     """
-    area = _area(code, request, claims, None)
-    if area is None:
-        area = await run_in_threadpool(_read_area, code, request, claims)
+    area = await cached_or_read(request, partial(_area, code, request, claims))
+    assert area is not None  # with a session it reads or raises
     return area
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
@@ -86,7 +88,16 @@ def create_command(
     def note(s: Session, staged: Staged) -> None:
         # Committed with the commands it records (its id is known once they are); the
         # result is completed after the answer.
-        entry = record(s, user, area.id, action_name, t.describe(), _summary(staged), params, staged.group)
+        entry = record(
+            s,
+            user,
+            area.id,
+            action_name,
+            t.describe(),
+            _result(Counter(r.status for r in staged.rows)),
+            params,
+            staged.group,
+        )
         audit.append(entry)
 
     def act() -> CommandGroupPublic:
@@ -101,9 +112,7 @@ def create_command(
             ttl_s,
             also=note,
         )
-        summary: dict[str, int] = {}
-        for o in outcomes:
-            summary[o.status.value] = summary.get(o.status.value, 0) + 1
+        summary = dict(Counter(o.status.value for o in outcomes))
         return CommandGroupPublic(
             group_id=group,
             action=action_name,
@@ -124,17 +133,13 @@ def create_command(
 
     answer = once(runtime.sessions, user, idempotency_key, fingerprint("POST", request.url.path, body), act)
     if audit:  # not when a repeated Idempotency-Key found the first answer
-        runtime.audit_results.complete(
-            audit[0].id, ", ".join(f"{k} {v}" for k, v in sorted(answer["summary"].items()))
-        )
+        runtime.audit_results.complete(audit[0].id, _result(answer["summary"]))
     # Already validated and JSON-ready: sent as it is rather than validated and encoded again.
     return JSONResponse(answer)
 
 
-def _summary(staged: Staged) -> str:
-    counts: dict[str, int] = {}
-    for r in staged.rows:
-        counts[r.status] = counts.get(r.status, 0) + 1
+def _result(counts: Mapping[str, int]) -> str:
+    """An audit result: how many commands ended in each status ("confirmed 9, queued 1")."""
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
 
 

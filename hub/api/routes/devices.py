@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
-from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from devices.payloads import Kind
-from hub.api.deps import AreaDep, Controller, Manager, PagingDep, RuntimeDep, SessionDep
+from hub.api.deps import AreaDep, Controller, Manager, PagingDep, RuntimeDep, SessionDep, cached_or_read
 from hub.api.management_schemas import DeviceAccept, DeviceCreate, DeviceUpdate
 from hub.api.schemas import DeviceEventPublic, DevicePublic, DeviceWithAccountPublic, MqttAccountPublic, Page
 from hub.areas import DeviceStatusError, change_status
 from hub.audit import record
+from hub.device_views import DeviceViews
 from hub.live import DEVICE
 from hub.models import Area, Device, DeviceEventRow, DeviceStatus, User, Zone
 from hub.runtime import HubRuntime
@@ -121,11 +121,6 @@ def _provision(runtime: HubRuntime, area: Area, device: Device) -> MqttAccountPu
     return MqttAccountPublic(username=creds.username, password=creds.password)
 
 
-def _read_device(runtime: HubRuntime, area: Area, device_id: str) -> bytes | None:
-    with runtime.sessions() as session:
-        return runtime.device_views.json(session, area, device_id)
-
-
 def _public(device: Device) -> dict[str, Any]:
     return DevicePublic.model_validate(device).model_dump()
 
@@ -145,10 +140,8 @@ def _no_device(area: Area, device_id: str) -> HTTPException:
 async def get_device(area: AreaDep, user: Controller, request: Request, device_id: str) -> Response:
     # Usually cached: answered on the event loop, without a session or a thread-pool hop
     # (or even the runtime as a dependency: each costs tens of microseconds).
-    runtime: HubRuntime = request.app.state.runtime
-    body = runtime.device_views.json(None, area, device_id) or await run_in_threadpool(
-        _read_device, runtime, area, device_id
-    )
+    views: DeviceViews = request.app.state.runtime.device_views
+    body = await cached_or_read(request, lambda session: views.json(session, area, device_id))
     if body is None:
         raise _no_device(area, device_id)
     return Response(body, media_type="application/json")
