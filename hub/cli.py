@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import getpass
 import logging
 import secrets
@@ -41,9 +42,16 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
+    app = create_app(settings)
+    # A full garbage collection walks every object the process holds: ~65 ms for the
+    # ~200,000 the hub has once started (modules, classes, the ORM's mappings), now and
+    # then in the middle of a timetable step. They live as long as the process, so they
+    # are set aside; full collections only walk what came after.
+    gc.collect()
+    gc.freeze()
     # Open event streams must not hold a stop (Ctrl-C) for minutes.
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.http_host,
         port=settings.http_port,
         log_level="warning",

@@ -98,7 +98,12 @@ class HubRuntime:
         )
         DevicesOnline(self.sessions, self.metrics.registry)
         self.schedules = ScheduleEngine(
-            self.engine, self.sessions, self.commands, settings.scheduler_lease_s, settings.scheduler_renew_s
+            self.engine,
+            self.sessions,
+            self.commands,
+            settings.scheduler_lease_s,
+            settings.scheduler_renew_s,
+            settings.timetable_lead_ms / 1000,
         )
         self.ingestor.add_listener(self.schedules.on_changes)
         schedule_metrics = ScheduleMetrics(self.metrics.registry)

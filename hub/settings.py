@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     scheduler_renew_s: float = Field(
         5, gt=0, description="how often the lease is renewed and jobs reconciled"
     )
+    timetable_lead_ms: int = Field(
+        500, ge=0, le=5000, description="lighting steps are worked out this long ahead, sent at their instant"
+    )
 
     broadcast_sync_lead_ms: int = Field(
         500, ge=50, le=10_000, description="speakers of a broadcast all start this long after it is sent"

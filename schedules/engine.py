@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
@@ -30,7 +31,7 @@ from hub.models import Area, Device, LightingTimetableRow, ScheduleRun, as_utc
 from hub.registry_store import Change
 from schedules import jobs
 from schedules.desired import desired_lights, timetable_of
-from schedules.due_steps import due_steps, record_runs
+from schedules.due_steps import DueStep, due_steps, record_runs
 from schedules.lease import Lease
 from schedules.programme_jobs import programme_due, reconcile_programmes
 from schedules.trigger import TimetableTrigger
@@ -43,10 +44,10 @@ def job_id(timetable_id: int) -> str:
     return f"lighting-{timetable_id}"
 
 
-def _version(row: LightingTimetableRow, area: Area) -> str:
-    """Changes whenever the job's trigger would: the row, or where and in which zone the area is."""
+def _version(row: LightingTimetableRow, area: Area, lead: timedelta) -> str:
+    """Changes whenever the job's trigger would: the row, where and in which zone the area is, the lead."""
     place = f"{area.latitude:.5f},{area.longitude:.5f},{area.timezone}"
-    return f"lighting {row.id} v{as_utc(row.updated_at).isoformat()} {place}"
+    return f"lighting {row.id} v{as_utc(row.updated_at).isoformat()} {place} lead {lead.total_seconds()}"
 
 
 class ScheduleEngine:
@@ -57,6 +58,7 @@ class ScheduleEngine:
         commands: CommandService,
         lease_ttl_s: float = 15,
         renew_s: float = 5,
+        lead_s: float = 0.0,
     ) -> None:
         self._db = db
         self._sessions = sessions
@@ -65,6 +67,8 @@ class ScheduleEngine:
             sessions, f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}", lease_ttl_s
         )
         self._renew_s = renew_s
+        # Lighting jobs fire this long before their step; the step is sent at its instant.
+        self._lead = timedelta(seconds=lead_s)
         self._scheduler: BackgroundScheduler | None = None
         self._stop = threading.Event()
         self._poke = threading.Event()
@@ -73,6 +77,8 @@ class ScheduleEngine:
         self._due: set[int] = set()  # lighting timetables whose job fired, not yet handled
         self._due_lock = threading.Lock()
         self._firing = threading.Lock()
+        # Steps worked out and waiting for their instant: timetable -> instant (under _due_lock).
+        self._pending: dict[int, datetime] = {}
         self._swept: set[datetime] = set()  # instants already fired for every timetable (see due_steps)
         self._reconciling = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="schedule-lease", daemon=True)
@@ -182,14 +188,15 @@ class ScheduleEngine:
             jid = job_id(row.id)
             wanted.add(jid)
             existing = scheduler.get_job(jid)
-            if existing is not None and existing.name == _version(row, area):
+            version = _version(row, area, self._lead)
+            if existing is not None and existing.name == version:
                 continue
             scheduler.add_job(
                 jobs.fire_lighting,
-                trigger=TimetableTrigger(timetable_of(row, area)),
+                trigger=TimetableTrigger(timetable_of(row, area), self._lead),
                 args=[row.id],
                 id=jid,
-                name=_version(row, area),
+                name=version,
                 replace_existing=True,
                 misfire_grace_time=row.grace_s if row.misfire == "run_late" else 1,
             )
@@ -199,8 +206,12 @@ class ScheduleEngine:
                 job.remove()
 
     def next_run(self, timetable_id: int, kind: str = "lighting") -> datetime | None:
+        """The next planned instant (a lighting job fires ``lead`` before it)."""
         job = self._scheduler.get_job(f"{kind}-{timetable_id}") if self._scheduler else None
-        return job.next_run_time if job else None
+        at: datetime | None = job.next_run_time if job else None
+        if at is None:
+            return None
+        return at + (self._lead if kind == "lighting" else timedelta(0))
 
     def fire_programme(self, programme_id: int) -> None:
         """Queue the programme's announcement for the firing due now (once, even if retried)."""
@@ -219,33 +230,60 @@ class ScheduleEngine:
     def fire_lighting(self, timetable_id: int) -> None:
         """Run the timetable's step due now, with every other timetable's step due with it.
 
-        APScheduler runs each due job in its own thread; the first to get here fires all the
-        timetables queued so far in one pass (see ``schedules.due_steps``), and those that
-        arrive meanwhile are fired by the next one. A job that finds its timetable already
-        fired by another has nothing left to do.
+        APScheduler runs each due job in its own thread; the first to get here works out
+        all the timetables queued so far in one pass (see ``schedules.due_steps``), and
+        those that arrive meanwhile are worked out by the next one. A job that finds its
+        timetable's step already taken by another has nothing left to do. The steps are
+        sent at their instant, outside the lock, so the jobs that arrive in the meantime
+        find that out before it rather than after.
         """
         with self._due_lock:
             self._due.add(timetable_id)
         with self._firing:
             with self._due_lock:
                 batch, self._due = self._due, set()
-            if batch:
-                try:
-                    self._fire_lighting_batch(sorted(batch))
-                except Exception:
-                    # APScheduler reports the error of this job only; say which steps it took along.
-                    log.exception("lighting timetables %s: firing failed", sorted(batch))
-                    raise
+            if not batch:
+                return
+            try:
+                steps = self._plan(sorted(batch))
+            except Exception:
+                # APScheduler reports the error of this job only; say which steps it took along.
+                log.exception("lighting timetables %s: firing failed", sorted(batch))
+                raise
+        if steps:
+            try:
+                self._release(steps)
+            except Exception:
+                log.exception("lighting timetables %s: firing failed", [s.row.id for s in steps])
+                raise
+            finally:
+                with self._due_lock:
+                    for step in steps:
+                        if self._pending.get(step.row.id) == step.occ.at:
+                            del self._pending[step.row.id]
 
-    def _fire_lighting_batch(self, timetable_ids: list[int]) -> None:
-        now = datetime.now(UTC)
+    def _plan(self, timetable_ids: list[int]) -> list[DueStep]:
+        """The steps due by ``lead`` from now and not yet taken, now marked as taken."""
+        # Worked out ``lead`` ahead (the job fired that early), so that at the instant only
+        # the commit and the publishing are left: reading what is due took 20-60 ms of a
+        # step's lateness. A step is late by the lead less than it looks from here.
+        ahead = datetime.now(UTC) + self._lead
         with self._sessions() as session:
-            steps, swept = due_steps(session, timetable_ids, now, LATE_AFTER, self._swept)
+            steps, swept = due_steps(session, timetable_ids, ahead, LATE_AFTER + self._lead, self._swept)
         # Instants whose other timetables were fired along: later jobs of the same instant
         # need not look for them again. Only the last minute's are worth keeping.
-        self._swept = {at for at in self._swept | swept if now - at < timedelta(minutes=1)}
-        if not steps:
-            return
+        self._swept = {at for at in self._swept | swept if ahead - at < timedelta(minutes=1)}
+        with self._due_lock:
+            steps = [s for s in steps if self._pending.get(s.row.id) != s.occ.at]
+            self._pending.update((s.row.id, s.occ.at) for s in steps)
+        return steps
+
+    def _release(self, steps: list[DueStep]) -> None:
+        """At the steps' instant: record them and store their commands in one commit, then publish."""
+        release = max(step.occ.at for step in steps)
+        while (wait := (release - datetime.now(UTC)).total_seconds()) > 0:
+            time.sleep(wait)
+        now = datetime.now(UTC)
         staged: list[Staged] = []
         # The run records and the commands in one transaction: a step is recorded exactly
         # when its commands are stored, and only a step recorded now sends anything.
@@ -321,18 +359,19 @@ class ScheduleEngine:
             if event.code != EVENT_JOB_MISSED:
                 log.error("%s %s failed: %s", kind, raw_id, event.exception)
                 return
-            log.warning("%s %s missed its run at %s", kind, raw_id, event.scheduled_run_time)
+            planned = event.scheduled_run_time + (self._lead if kind == "lighting" else timedelta(0))
+            log.warning("%s %s missed its run at %s", kind, raw_id, planned)
             self._record(
                 kind,
                 int(raw_id),
                 row.area_id,
-                event.scheduled_run_time,
+                planned,
                 "missed",
                 "the hub was not running within the grace window",
                 None,
             )
             if self.on_missed is not None:
-                self.on_missed(kind, row.area_id, getattr(row, "name", raw_id), event.scheduled_run_time)
+                self.on_missed(kind, row.area_id, getattr(row, "name", raw_id), planned)
         except Exception:
             log.exception("could not record a job event")
 

@@ -230,3 +230,27 @@ def test_zones_due_at_the_same_instant_fire_together_and_only_once(
         hub.runtime.schedules.fire_lighting(tid)
     assert [r["outcome"] for r in runs(hub, area.code)] == ["done", "done"]
     assert hub.http.get(f"/api/v1/areas/{area.code}/commands", params={"limit": 100}).json()["total"] == sent
+
+
+def test_a_step_is_worked_out_ahead_and_sent_at_its_instant_never_before(
+    sim_area_factory: Callable[..., SimArea],
+) -> None:
+    area = sim_area_factory(lights=2, streets=1)
+    hub = area.hub
+    hub.wait(lambda: hub.runtime.schedules.active, what="scheduler active")
+    lead = timedelta(milliseconds=hub.settings.timetable_lead_ms)
+    assert lead > timedelta(0)
+    at = clock_in(2.5)
+    planned = datetime.combine(datetime.now(TZ).date(), time_of.fromisoformat(at), TZ)
+    tt = create(hub, area.code, steps=[{"trigger": "clock", "at": at, "on": True, "level": 35}])
+    # The phone is told the step's own instant; the job itself fires the lead before it.
+    assert datetime.fromisoformat(tt["next_run"]) == planned
+    job = hub.runtime.schedules._scheduler.get_job(f"lighting-{tt['id']}")  # type: ignore[union-attr]
+    assert job.next_run_time == planned - lead
+    hub.wait(lambda: levels(area) == {(True, 35)}, what="step applied")
+    (run,) = runs(hub, area.code)
+    assert datetime.fromisoformat(run["planned_at"]) == planned
+    assert datetime.fromisoformat(run["ran_at"]) >= planned
+    sent = hub.http.get(f"/api/v1/areas/{area.code}/commands", params={"limit": 100}).json()["items"]
+    assert len(sent) == 2
+    assert all(datetime.fromisoformat(c["sent_at"]) >= planned for c in sent)

@@ -134,3 +134,25 @@ def test_trigger_fires_once_per_step_across_a_dst_change_and_survives_pickling()
         fire = trigger.get_next_fire_time(fire, fire)
     assert [d.date() for d in seen] == [date(2026, 3, d) for d in (6, 7, 8, 9, 10)]
     assert [d.time() for d in seen] == [time(2, 30), time(2, 30), time(3, 0), time(2, 30), time(2, 30)]
+
+
+def test_trigger_with_a_lead_fires_that_long_before_each_step_and_keeps_it_when_pickled() -> None:
+    tt = Timetable(1, NEW_YORK, (Step(Trigger.CLOCK, HALF, at=time(18, 0)),))
+    lead = timedelta(milliseconds=500)
+    trigger = pickle.loads(pickle.dumps(TimetableTrigger(tt, lead)))
+    start = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    first = trigger.get_next_fire_time(None, start)
+    step = local_at(date(2026, 6, 1), time(18, 0), NEW_YORK)
+    assert first == step - lead
+    tomorrow = local_at(date(2026, 6, 2), time(18, 0), NEW_YORK)
+    assert trigger.get_next_fire_time(first, first) == tomorrow - lead
+    # A step closer than the lead is still ahead: its firing time is already past, so it runs at once.
+    assert trigger.get_next_fire_time(None, step - lead / 2) == step - lead
+
+
+def test_trigger_pickled_before_leads_existed_fires_at_the_step() -> None:
+    tt = Timetable(1, NEW_YORK, (Step(Trigger.CLOCK, HALF, at=time(18, 0)),))
+    old = TimetableTrigger.__new__(TimetableTrigger)
+    old.__setstate__({"version": 1, "timetable": tt})
+    fire = old.get_next_fire_time(None, datetime(2026, 6, 1, 12, tzinfo=UTC))
+    assert fire == local_at(date(2026, 6, 1), time(18, 0), NEW_YORK)
