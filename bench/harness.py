@@ -87,6 +87,18 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str, poll: f
 # --- processes ---------------------------------------------------------------------------
 
 
+def traced_pid(proc: subprocess.Popen[Any], profiled: bool) -> int:
+    """The process started, or under py-spy its child: what pausing and CPU figures are about.
+
+    Pausing py-spy instead of the program let the program drain a backlog while "frozen".
+    """
+    if profiled:
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        if children:
+            return int(children[0])
+    return proc.pid
+
+
 class Peer:
     """A ``python -m bench.peer`` process; reads its JSON lines on a thread."""
 
@@ -106,10 +118,13 @@ class Peer:
             text=True,
             start_new_session=True,  # its own process group: nothing it starts outlives it
         )
-        self.pid = self.proc.pid
         self.name = " ".join(args[:1])
         self._lines: queue.Queue[dict[str, Any]] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
+
+    @property
+    def pid(self) -> int:
+        return traced_pid(self.proc, bool(os.environ.get("BENCH_PYSPY_PEER")))
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -190,7 +205,7 @@ class Hub:
     @property
     def pid(self) -> int:
         assert self.proc is not None
-        return self.proc.pid
+        return traced_pid(self.proc, bool(os.environ.get("BENCH_PYSPY")))
 
     def start(self) -> None:
         log = (self.state_dir / "hub.log").open("ab")
@@ -205,6 +220,7 @@ class Hub:
                 "-r",
                 os.environ.get("BENCH_PYSPY_RATE", "100"),
                 *(["--idle"] if os.environ.get("BENCH_PYSPY_IDLE") else []),
+                *(["--gil"] if os.environ.get("BENCH_PYSPY_GIL") else []),
                 "-t",
                 "-f",
                 "raw",
