@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, bindparam, insert, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine, Table, select
 from sqlalchemy.orm import Session
 
 from devices.messages import (
@@ -26,6 +24,7 @@ from devices.messages import (
     StateReport,
 )
 from devices.payloads import EVENTS_BY_KIND, Availability, Kind
+from hub.bulk_sql import insert_rows_skipping_duplicates, update_rows
 from hub.device_refs import DeviceRef, DeviceRefs
 from hub.models import (
     OPEN_COMMAND_STATUSES,
@@ -40,21 +39,8 @@ _CLOSED = (DeviceStatus.RETIRED.value, DeviceStatus.REJECTED.value)
 _commands = cast(Table, CommandRow.__table__)
 _devices = cast(Table, Device.__table__)
 _events = cast(Table, DeviceEventRow.__table__)
-_CONFIRM = (
-    _commands.update()
-    .where(
-        _commands.c.id == bindparam("b_id"),
-        _commands.c.device_pk == bindparam("b_device"),
-        # Not IN (...): an expanding parameter cannot be used with executemany.
-        or_(*(_commands.c.status == s for s in OPEN_COMMAND_STATUSES)),
-    )
-    .values(
-        status=bindparam("b_status"),
-        error=bindparam("b_error"),
-        result_state=bindparam("b_state"),
-        finished_at=bindparam("b_at"),
-    )
-)
+# A confirmation closes only an open command, and only from the device it went to.
+_STILL_OPEN = (_commands.c.status.in_(OPEN_COMMAND_STATUSES),)
 
 
 def command_status_for(error: str | None) -> CommandStatus:
@@ -134,19 +120,15 @@ class RegistryStore:
             else:
                 b.result.changes.append(change)
         conn = session.connection()
-        # Core executemany, one statement per set of changed columns (a batch of states is
-        # one): the ORM's bulk update costs more per row than SQLite does.
+        # Core, many rows per statement, one set of statements per set of changed columns (a
+        # batch of states is one): the ORM's bulk update costs more per row than SQLite does.
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for pk, f in b.updates.items():
-            groups.setdefault(tuple(sorted(f)), []).append(
-                {"b_pk": pk, **{f"b_{k}": v for k, v in f.items()}}
-            )
-        for columns, params in groups.items():
-            conn.execute(_device_update(columns), params)
-        if b.events:
-            conn.execute(_insert_ignore(session), b.events)
-        if b.confirmations:
-            conn.execute(_CONFIRM, b.confirmations)
+            groups.setdefault(tuple(sorted(f)), []).append({"id": pk, **f})
+        for rows in groups.values():
+            update_rows(conn, _devices, ("id",), rows, also={"updated_at": b.now})
+        insert_rows_skipping_duplicates(conn, _events, b.events)
+        update_rows(conn, _commands, ("id", "device_pk"), b.confirmations, _STILL_OPEN)
         return b.result
 
     def _one(self, b: _Batch, msg: Inbound) -> Change | None:
@@ -199,12 +181,12 @@ class RegistryStore:
         if state.cmd is not None:
             b.confirmations.append(
                 {
-                    "b_id": state.cmd,
-                    "b_device": ref.pk,
-                    "b_status": command_status_for(state.error).value,
-                    "b_error": state.error,
-                    "b_state": data,
-                    "b_at": b.now,
+                    "id": state.cmd,
+                    "device_pk": ref.pk,
+                    "status": command_status_for(state.error).value,
+                    "error": state.error,
+                    "result_state": data,
+                    "finished_at": b.now,
                 }
             )
         return Change(src.area, src.device, ref.kind, {"state": data})
@@ -296,23 +278,3 @@ class RegistryStore:
 
 def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in fields.items()}
-
-
-@lru_cache(maxsize=64)
-def _device_update(columns: tuple[str, ...]) -> Any:
-    """UPDATE devices SET <columns> WHERE id = :b_pk, for executemany (``updated_at`` included)."""
-    return (
-        _devices.update()
-        .where(_devices.c.id == bindparam("b_pk"))
-        .values({_devices.c[c]: bindparam(f"b_{c}", type_=_devices.c[c].type) for c in columns})
-    )
-
-
-def _insert_ignore(session: Session) -> Any:
-    """INSERT that skips replayed events (same device, type and timestamp), for executemany."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "sqlite":
-        return sqlite.insert(_events).on_conflict_do_nothing()
-    if dialect == "postgresql":
-        return postgresql.insert(_events).on_conflict_do_nothing()
-    return insert(_events)
