@@ -8,8 +8,10 @@ thread, a bounded publish queue, and TCP_NODELAY so small packets are not held b
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
+import struct
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from devices.messages import Outbound
 
 log = logging.getLogger(__name__)
+_PUBACK = struct.Struct("!BBH")  # PUBACK of MQTT 3.1.1 (the link's protocol): type, length 2, id
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,10 +174,40 @@ class MqttLink:
             return None
         return info
 
-    def ack(self, mid: int, qos: int) -> None:
-        """Acknowledge a message received with ``manual_ack``."""
-        if qos > 0:
-            self._client.ack(mid, qos)
+    def ack(self, received: Sequence[tuple[int, int]]) -> None:
+        """Acknowledge messages received with ``manual_ack``: (mid, qos) each, in order.
+
+        paho's ``ack`` wakes the network thread through its socket pair once per message;
+        a thread acknowledging a thousand messages after one commit then waited for the GIL
+        a thousand times, while that network thread took in the next messages. The PUBACKs
+        are queued together here, with one wake-up. paho 2.1-2.2 queue packets this way;
+        without those internals each is acknowledged through ``ack``.
+        """
+        client: Any = self._client
+        out, wake = getattr(client, "_out_packet", None), getattr(client, "_sockpairW", None)
+        if out is None or wake is None:
+            for mid, qos in received:
+                if qos > 0:
+                    self._client.ack(mid, qos)
+            return
+        for mid, qos in received:
+            if qos == 1:
+                packet = _PUBACK.pack(paho.PUBACK, 2, mid)
+                out.append(
+                    {
+                        "command": paho.PUBACK,
+                        "mid": mid,
+                        "qos": 1,
+                        "pos": 0,
+                        "to_process": len(packet),
+                        "packet": packet,
+                        "info": None,
+                    }
+                )
+            elif qos == 2:
+                self._client.ack(mid, qos)
+        with contextlib.suppress(BlockingIOError):
+            wake.send(b"0")
 
     def subscribe(self, topic_filter: str) -> None:
         """Subscribe now (also restored on reconnect only if listed in the config)."""

@@ -24,7 +24,7 @@ from hub.registry_store import BatchResult, Change, RegistryStore
 
 log = logging.getLogger(__name__)
 
-Ack = Callable[[int, int], None]
+Ack = Callable[[Sequence[tuple[int, int]]], None]  # (mid, qos) of each message
 Listener = Callable[[list[Change]], None]
 _STOP = object()
 
@@ -71,7 +71,7 @@ class Ingestor:
         # the hub's CPU when draining a backlog. Bounded by hand in ``handle``, its only producer.
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._queue_max = queue_max
-        self._ack: Ack = lambda mid, qos: None
+        self._ack: Ack = lambda received: None
         self._listeners: list[Listener] = []
         self._log_rejection = RejectionLog()
         self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
@@ -114,7 +114,7 @@ class Ingestor:
                 inbound = replace(inbound, source=replace(inbound.source, retained=True))
         except Rejected as rej:
             self._reject(msg.topic, rej)
-            self._ack(msg.mid, msg.qos)
+            self._ack([(msg.mid, msg.qos)])
             return
         if self._queue.qsize() >= self._queue_max:
             if msg.qos == 0:
@@ -179,8 +179,7 @@ class Ingestor:
         self._metrics.duplicates.inc(result.duplicates)
         self._metrics.committed.inc(len(messages) - len(result.rejected))
         self._metrics.batch_size.observe(len(messages))
-        for _, mid, qos in batch:
-            self._ack(mid, qos)
+        self._ack([(mid, qos) for _, mid, qos in batch])
         if result.changes:
             for listener in self._listeners:
                 try:
