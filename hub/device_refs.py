@@ -7,7 +7,7 @@ call after changing a device elsewhere.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -32,6 +32,12 @@ class DeviceRef:
     state_ts: int | None
     state_cmd: str | None = None
     via: str | None = None
+
+    def copy(self) -> DeviceRef:
+        # Not dataclasses.replace: it inspects the fields on every call (per device a batch changes).
+        return DeviceRef(
+            self.pk, self.area_id, self.kind, self.status, self.state_ts, self.state_cmd, self.via
+        )
 
 
 class DeviceRefs:
@@ -72,7 +78,7 @@ class DeviceRefs:
         """Remember a cached device before the running batch changes or adds it."""
         if key not in self._undo:
             old = self._devices.get(key)
-            self._undo[key] = replace(old) if old is not None else None
+            self._undo[key] = old.copy() if old is not None else None
 
     def add(self, key: Key, ref: DeviceRef) -> None:
         self.touch(key)
