@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,7 +18,7 @@ class HubMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.messages_in = Counter("khu_mqtt_messages_in", "MQTT messages received", ["channel"], registry=r)
+        self.messages_in = ChannelCounts("khu_mqtt_messages_in", "MQTT messages received", r)
         self.messages_out = Counter("khu_mqtt_messages_out", "MQTT messages published", registry=r)
         self.rejected = Counter(
             "khu_mqtt_rejected", "Inbound messages refused, by reason", ["reason"], registry=r
@@ -85,6 +85,29 @@ class CommandMetrics:
         self.outcomes.labels(action, status).inc()
         if started is not None and status == "confirmed":
             self.latency.observe(time.monotonic() - started[0])
+
+
+class ChannelCounts:
+    """A counter by channel that one thread adds to, read when Prometheus scrapes.
+
+    prometheus_client's counters take a lock on every increment: ~11 % of the MQTT network
+    thread's time while it took in a backlog, one increment per message.
+    """
+
+    def __init__(self, name: str, documentation: str, registry: CollectorRegistry) -> None:
+        self._name, self._documentation = name, documentation
+        self._counts: dict[str, int] = {}
+        registry.register(self)
+
+    def inc(self, channel: str) -> None:
+        """Count one message (from the MQTT network thread only)."""
+        self._counts[channel] = self._counts.get(channel, 0) + 1
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(self._name, self._documentation, labels=["channel"])
+        for channel, count in list(self._counts.items()):  # one copy, made while holding the GIL
+            family.add_metric([channel], count)
+        yield family
 
 
 class ScheduleMetrics:
