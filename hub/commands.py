@@ -64,6 +64,8 @@ class Staged:
     exp_ms: int
 
 
+PUBLISH_FAILED = "the hub could not queue it for the broker"
+
 # Ids per ``IN (...)`` when reading commands back (well under SQLite's bound-variable limit).
 _IN_CHUNK = 500
 
@@ -187,8 +189,11 @@ class CommandService:
             session.execute(insert(CommandRow), values)
         return Staged(group, area.code, rows, make, epoch_ms(expires))
 
-    def publish(self, staged: Sequence[Staged]) -> None:
-        """Publish staged commands (after their transaction committed) to the online targets."""
+    def publish(self, staged: Sequence[Staged]) -> list[str]:
+        """Publish staged commands (after their transaction committed) to the online targets.
+
+        Returns the ids of those the MQTT link refused (now failed).
+        """
         failed = [
             r.id
             for s in staged
@@ -197,7 +202,8 @@ class CommandService:
             and not self._send(CommandOrder(s.area_code, r.device_id, s.make(r.id, s.exp_ms)))
         ]
         if failed:
-            self._finish(failed, CommandStatus.FAILED, "the hub could not queue it for the broker")
+            self._finish(failed, CommandStatus.FAILED, PUBLISH_FAILED)
+        return failed
 
     def _wait(self, ids: list[str], wait_s: float) -> None:
         deadline = time.monotonic() + wait_s

@@ -81,6 +81,25 @@ def test_offline_speaker_lowers_coverage_and_is_named(sim_area_factory: Callable
     assert done["coverage"]["percent"] == 66.7
 
 
+def test_a_play_order_the_mqtt_link_refuses_fails_that_delivery_with_the_reason(
+    sim_area_factory: Callable[..., SimArea],
+) -> None:
+    area = sim_area_factory(lights=1, streets=1, speakers=3, speaker_zones=1, cameras=0, timings=SPEAK)
+    refused = next(s.device_id for s in area.specs if s.kind == "speaker")
+    commands = area.hub.runtime.commands
+    send = commands._send
+    commands._send = lambda order: order.device != refused and send(order)
+    try:
+        ann = post(area, text="Họp tổ dân phố lúc 19 giờ tối nay.")
+        done = wait_status(area, ann["id"], "done")
+    finally:
+        commands._send = send
+    by_device = {d["device_id"]: d for d in done["deliveries"]}
+    assert by_device[refused]["status"] == "failed"
+    assert by_device[refused]["error"] == "the hub could not queue it for the broker"
+    assert done["coverage"]["finished"] == 2
+
+
 def test_emergency_interrupts_a_normal_announcement_which_then_resumes(
     sim_area_factory: Callable[..., SimArea],
 ) -> None:

@@ -32,8 +32,7 @@ from hub.broadcasts.models import (
     SpeakerDelivery,
 )
 from hub.command_factory import build
-from hub.command_sweeper import Outcome
-from hub.commands import CommandService
+from hub.commands import PUBLISH_FAILED, CommandService, Staged, Target
 from hub.models import Area, Device, DeviceStatus, as_utc
 from hub.registry_store import Change
 
@@ -90,13 +89,14 @@ class BroadcastService:
         if not self._reports.empty():
             self._wake.set()
 
-    def speakers_for(self, session: Session, area_id: int, zone_ids: list[int] | None) -> list[Device]:
-        query = select(Device).where(
+    def speakers_for(self, session: Session, area_id: int, zone_ids: list[int] | None) -> list[Target]:
+        """The accepted speakers of the zones (all of the area's if None): id, device id, online."""
+        query = select(Device.id, Device.device_id, Device.online).where(
             Device.area_id == area_id, Device.kind == "speaker", Device.status == DeviceStatus.ACTIVE.value
         )
         if zone_ids is not None:
             query = query.where(Device.zone_id.in_(zone_ids))
-        return list(session.scalars(query.order_by(Device.device_id)))
+        return list(session.execute(query.order_by(Device.device_id)).all())
 
     def cancel(self, area: Area, announcement_id: str) -> None:
         """Withdraw a waiting announcement, or stop its speakers if it is playing."""
@@ -204,7 +204,7 @@ class BroadcastService:
                 )
             )
             busy = {pk: ann for ann in playing for pk in self._busy_speakers(session, ann)}
-            plans: list[tuple[Announcement, list[Device], list[Announcement]]] = []
+            plans: list[tuple[Announcement, list[Target], list[Announcement]]] = []
             claimed: set[int] = set()
             for ann in queued:
                 speakers = self.speakers_for(session, area_id, ann.zone_ids)
@@ -239,7 +239,7 @@ class BroadcastService:
         )
         return set(rows)
 
-    def _start(self, area: Area, ann: Announcement, speakers: list[Device], now: datetime) -> None:
+    def _start(self, area: Area, ann: Announcement, speakers: list[Target], now: datetime) -> None:
         start_at = datetime.now(UTC) + self._lead
         with self._sessions() as session:
             asset = session.get(AudioAsset, ann.audio_id)
@@ -251,46 +251,52 @@ class BroadcastService:
             "priority": ann.priority,
             "start_at": int(start_at.timestamp() * 1000),
         }
-        outcomes: list[Outcome] = []
-        if online:
-            proto = build("speaker.play", params, "proto", 0)  # validated once, copied per speaker
-            _, outcomes = self._commands.issue(
-                area,
-                online,
-                "speaker.play",
-                params,
-                lambda cid, exp: proto.model_copy(update={"id": cid, "exp": exp}),
-                None,
-                wait_s=0,
-                ttl_s=max(5.0, self._lead.total_seconds() * 4),
-                source="broadcast",
-            )
-        sent = {o.device_id: o for o in outcomes}
-        rows: list[dict[str, Any]] = []
-        for d in speakers:
-            o = sent.get(d.device_id)
-            status = (
-                DeliveryStatus.OFFLINE
-                if o is None
-                else (DeliveryStatus.SENT if o.status.value != "failed" else DeliveryStatus.FAILED)
-            )
-            rows.append(
+        proto = build("speaker.play", params, "proto", 0)  # validated once, copied per speaker
+        staged: list[Staged] = []
+        # The commands, the deliveries and the announcement's start in one transaction: a
+        # speaker's answer always finds its delivery, and a crash leaves none of them.
+        with self._sessions.begin() as session:
+            if online:
+                staged.append(
+                    self._commands.stage(
+                        session,
+                        area,
+                        online,
+                        "speaker.play",
+                        params,
+                        lambda cid, exp: proto.model_copy(update={"id": cid, "exp": exp}),
+                        None,
+                        wait_s=0,
+                        ttl_s=max(5.0, self._lead.total_seconds() * 4),
+                        source="broadcast",
+                    )
+                )
+            sent = {r.device_id: r.id for st in staged for r in st.rows}
+            rows = [
                 {
                     "announcement_id": ann.id,
                     "device_pk": d.id,
                     "device_id": d.device_id,
-                    "status": status.value,
-                    "command_id": o.command_id if o else None,
-                    "error": "speaker offline when the broadcast started" if o is None else o.error,
+                    "status": (DeliveryStatus.SENT if d.device_id in sent else DeliveryStatus.OFFLINE).value,
+                    "command_id": sent.get(d.device_id),
+                    "error": None if d.device_id in sent else "speaker offline when the broadcast started",
                 }
-            )
-        with self._sessions.begin() as session:
+                for d in speakers
+            ]
             session.execute(insert(SpeakerDelivery), rows)  # one multi-row INSERT
             session.execute(
                 update(Announcement)
                 .where(Announcement.id == ann.id)
                 .values(status=AnnouncementStatus.PLAYING.value, start_at=start_at)
             )
+        failed = self._commands.publish(staged)
+        if failed:
+            with self._sessions.begin() as session:
+                session.execute(
+                    update(SpeakerDelivery)
+                    .where(SpeakerDelivery.command_id.in_(failed))
+                    .values(status=DeliveryStatus.FAILED.value, error=PUBLISH_FAILED)
+                )
         log.info(
             "announcement %s starts at %s on %d/%d speaker(s)", ann.id, start_at, len(online), len(speakers)
         )
