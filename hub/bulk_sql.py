@@ -91,7 +91,8 @@ def _row_binds(table: Table, columns: tuple[str, ...], i: int) -> list[Any]:
 def _prepare(stmt: Any, dialect: Dialect) -> _Prepared:
     compiled = stmt.compile(dialect=dialect)
     # A column filled in by SQLAlchemy at execution (an ``onupdate``) would be left unset here.
-    missing = [str(c) for c in (*compiled.insert_prefetch, *compiled.update_prefetch)]
+    prefetch = (*compiled.insert_prefetch, *compiled.update_prefetch)
+    missing = sorted({getattr(c, "original", c).key for c in prefetch})  # one per row of a many-row INSERT
     if missing:
         raise ValueError(f"give {missing} explicitly: they are filled in only by SQLAlchemy's execution")
     processors = []

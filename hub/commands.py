@@ -14,13 +14,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from devices.messages import CommandOrder
 from devices.payloads import Command
+from hub.bulk_sql import insert_rows_skipping_duplicates
 from hub.command_sweeper import BACKGROUND_CONFIRM_S, CommandSweeper, Outcome, epoch_ms
 from hub.models import Area, CommandRow, CommandStatus, User
 from hub.registry_store import Change, command_status_for
@@ -65,6 +66,8 @@ class Staged:
 
 
 PUBLISH_FAILED = "the hub could not queue it for the broker"
+
+_commands = cast(Table, CommandRow.__table__)
 
 # Ids per ``IN (...)`` when reading commands back (well under SQLite's bound-variable limit).
 _IN_CHUNK = 500
@@ -183,10 +186,9 @@ class CommandService:
             }
             for r in rows
         ]
-        # One multi-row INSERT, not an object per command: a zone of 1,000 lights is one
-        # statement.
-        if values:
-            session.execute(insert(CommandRow), values)
+        # Many rows per statement, not an object per command: a zone of 1,000 lights is four
+        # statements. Their ids are new, so there is nothing to skip but the padding.
+        insert_rows_skipping_duplicates(session.connection(), _commands, values)
         return Staged(group, area.code, rows, make, epoch_ms(expires))
 
     def publish(self, staged: Sequence[Staged]) -> list[str]:

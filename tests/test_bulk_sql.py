@@ -81,6 +81,9 @@ def test_a_column_only_sqlalchemy_would_fill_in_must_be_given(tmp_path: Path) ->
     engine = make_engine(f"sqlite:///{tmp_path / 'bulk.db'}")
     with engine.begin() as conn, pytest.raises(ValueError, match="updated_at"):
         update_rows(conn, DEVICES, ("id",), [{"id": 1, "state_ts": 1}])
+    event = {"device_pk": 1, "type": "fault", "ts": 1, "data": {}}  # no received_at
+    with engine.begin() as conn, pytest.raises(ValueError, match="received_at"):
+        insert_rows_skipping_duplicates(conn, EVENTS, [event, {**event, "ts": 2}])
 
 
 def test_inserts_skip_rows_that_repeat_a_unique_key(engine: Engine) -> None:

@@ -16,9 +16,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from devices.payloads import Priority
@@ -31,12 +31,14 @@ from hub.broadcasts.models import (
     DeliveryStatus,
     SpeakerDelivery,
 )
+from hub.bulk_sql import insert_rows_skipping_duplicates
 from hub.command_factory import build
 from hub.commands import PUBLISH_FAILED, CommandService, Staged, Target
 from hub.models import Area, Device, DeviceStatus, as_utc
 from hub.registry_store import Change
 
 log = logging.getLogger(__name__)
+_deliveries = cast(Table, SpeakerDelivery.__table__)
 RANK = {Priority.NORMAL.value: 0, Priority.PRIORITY.value: 1, Priority.EMERGENCY.value: 2}
 _PLAYBACK = {p.value: p for p in DeliveryStatus}
 Notifier = Callable[[int, str, str, Priority, str | None, str | None], object]
@@ -272,7 +274,7 @@ class BroadcastService:
                     )
                 )
             sent = {r.device_id: r.id for st in staged for r in st.rows}
-            rows = [
+            rows: list[dict[str, Any]] = [
                 {
                     "announcement_id": ann.id,
                     "device_pk": d.id,
@@ -280,10 +282,12 @@ class BroadcastService:
                     "status": (DeliveryStatus.SENT if d.device_id in sent else DeliveryStatus.OFFLINE).value,
                     "command_id": sent.get(d.device_id),
                     "error": None if d.device_id in sent else "speaker offline when the broadcast started",
+                    "detail": {},
                 }
                 for d in speakers
             ]
-            session.execute(insert(SpeakerDelivery), rows)  # one multi-row INSERT
+            # Many rows per statement; (announcement, speaker) is unique, so only the padding is skipped.
+            insert_rows_skipping_duplicates(session.connection(), _deliveries, rows)
             session.execute(
                 update(Announcement)
                 .where(Announcement.id == ann.id)
