@@ -24,7 +24,7 @@ from devices.messages import (
     StateReport,
 )
 from devices.payloads import EVENTS_BY_KIND, Availability, Kind
-from hub.bulk_sql import insert_rows_skipping_duplicates, update_rows
+from hub.bulk_sql import EncodedJSON, insert_rows_skipping_duplicates, update_rows
 from hub.device_refs import DeviceRef, DeviceRefs
 from hub.models import (
     OPEN_COMMAND_STATUSES,
@@ -122,13 +122,18 @@ class RegistryStore:
         conn = session.connection()
         # Core, many rows per statement, one set of statements per set of changed columns (a
         # batch of states is one): the ORM's bulk update costs more per row than SQLite does.
-        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        groups: dict[tuple[tuple[str, ...], tuple[str, ...]], list[dict[str, Any]]] = {}
         for pk, f in b.updates.items():
-            groups.setdefault(tuple(sorted(f)), []).append({"id": pk, **f})
-        for rows in groups.values():
-            update_rows(conn, _devices, ("id",), rows, also={"updated_at": b.now})
-        insert_rows_skipping_duplicates(conn, _events, b.events)
-        update_rows(conn, _commands, ("id", "device_pk"), b.confirmations, _STILL_OPEN)
+            # Columns set to the batch's own time (last seen, ...) are bound once per statement.
+            own = {k: v for k, v in f.items() if v is not b.now}
+            now = tuple(sorted(k for k, v in f.items() if v is b.now))
+            groups.setdefault((tuple(sorted(own)), now), []).append({"id": pk, **own})
+        for (_, now), rows in groups.items():
+            update_rows(conn, _devices, ("id",), rows, also=dict.fromkeys((*now, "updated_at"), b.now))
+        insert_rows_skipping_duplicates(conn, _events, b.events, also={"received_at": b.now})
+        update_rows(
+            conn, _commands, ("id", "device_pk"), b.confirmations, _STILL_OPEN, also={"finished_at": b.now}
+        )
         return b.result
 
     def _one(self, b: _Batch, msg: Inbound) -> Change | None:
@@ -177,7 +182,8 @@ class RegistryStore:
         self._refs.touch((src.area, src.device))
         ref.state_ts, ref.state_cmd = state.ts, state.cmd
         data = state.model_dump(mode="json")
-        b.updates.setdefault(ref.pk, {}).update(state=data, state_ts=state.ts)
+        stored = EncodedJSON(state.model_dump_json())
+        b.updates.setdefault(ref.pk, {}).update(state=stored, state_ts=state.ts)
         if state.cmd is not None:
             b.confirmations.append(
                 {
@@ -185,8 +191,7 @@ class RegistryStore:
                     "device_pk": ref.pk,
                     "status": command_status_for(state.error).value,
                     "error": state.error,
-                    "result_state": data,
-                    "finished_at": b.now,
+                    "result_state": stored,
                 }
             )
         return Change(src.area, src.device, ref.kind, {"state": data})
@@ -198,7 +203,7 @@ class RegistryStore:
         data = ev.model_dump(mode="json")
         if ev.type != "heartbeat":
             b.events.append(
-                {"device_pk": ref.pk, "type": ev.type, "ts": ev.ts, "data": data, "received_at": b.now}
+                {"device_pk": ref.pk, "type": ev.type, "ts": ev.ts, "data": EncodedJSON(ev.model_dump_json())}
             )
         return Change(src.area, src.device, ref.kind, {"event": data})
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, Table, select
 
-from hub.bulk_sql import MAX_ROWS, insert_rows_skipping_duplicates, update_rows
+from hub.bulk_sql import MAX_ROWS, EncodedJSON, insert_rows_skipping_duplicates, update_rows
 from hub.db import make_engine, make_sessionmaker
 from hub.migrate import upgrade
 from hub.models import Area, Device, DeviceEventRow
@@ -84,6 +84,22 @@ def test_a_column_only_sqlalchemy_would_fill_in_must_be_given(tmp_path: Path) ->
     event = {"device_pk": 1, "type": "fault", "ts": 1, "data": {}}  # no received_at
     with engine.begin() as conn, pytest.raises(ValueError, match="received_at"):
         insert_rows_skipping_duplicates(conn, EVENTS, [event, {**event, "ts": 2}])
+
+
+def test_values_shared_by_every_row_and_json_serialised_beforehand(engine: Engine) -> None:
+    pks = _devices(engine)
+    at = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
+    rows = [
+        {"device_pk": pk, "type": "fault", "ts": 1, "data": EncodedJSON(f'{{"n":{i}}}')}
+        for i, pk in enumerate(pks)
+    ]
+    with engine.begin() as conn:
+        insert_rows_skipping_duplicates(conn, EVENTS, rows, also={"received_at": at})
+    with engine.connect() as conn:
+        stored = conn.execute(select(EVENTS.c.device_pk, EVENTS.c.data, EVENTS.c.received_at)).all()
+    assert len(stored) == COUNT
+    n_of = {pk: i for i, pk in enumerate(pks)}
+    assert all(r.data == {"n": n_of[r.device_pk]} and r.received_at.replace(tzinfo=UTC) == at for r in stored)
 
 
 def test_inserts_skip_rows_that_repeat_a_unique_key(engine: Engine) -> None:
