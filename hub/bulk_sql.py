@@ -68,6 +68,24 @@ def update_rows(
         prepared.run(conn, params)
 
 
+def update_changed(
+    conn: Connection,
+    table: Table,
+    changed: Mapping[Any, Mapping[str, Any]],
+    also: Mapping[str, Any] | None = None,
+) -> None:
+    """UPDATE each row (by ``id``) with its own changed columns and ``also``.
+
+    Rows that change the same columns share statements; a row with nothing to set is left.
+    """
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for pk, columns in changed.items():
+        if columns or also:
+            groups.setdefault(tuple(sorted(columns)), []).append({"id": pk, **columns})
+    for rows in groups.values():
+        update_rows(conn, table, ("id",), rows, also=also)
+
+
 def insert_rows_skipping_duplicates(
     conn: Connection, table: Table, rows: Sequence[dict[str, Any]], also: Mapping[str, Any] | None = None
 ) -> None:

@@ -31,7 +31,7 @@ from hub.broadcasts.models import (
     DeliveryStatus,
     SpeakerDelivery,
 )
-from hub.bulk_sql import insert_rows_skipping_duplicates
+from hub.bulk_sql import insert_rows_skipping_duplicates, update_changed
 from hub.command_factory import build
 from hub.commands import PUBLISH_FAILED, CommandService, Staged, Target
 from hub.models import Area, Device, DeviceStatus, as_utc
@@ -390,26 +390,9 @@ class BroadcastService:
                 break
         if not reports:
             return
-        terminal = {s.value for s in TERMINAL_DELIVERY}
         with self._sessions.begin() as session:
-            rows = self._deliveries_of(session, reports)
-            recovered: set[str] = set()
-            for r in reports:
-                status = _PLAYBACK.get(r.state.get("playback", ""))
-                if status is None:
-                    continue
-                row = rows.get((r.state["announcement"], r.device))
-                if row is None or (row.status in terminal and status.value not in terminal):
-                    continue  # unknown, or a late "playing" after the end
-                row.status = status.value
-                if status is DeliveryStatus.FINISHED:
-                    recovered.add(row.announcement_id)
-                if r.state.get("started_at"):
-                    row.started_at = datetime.fromtimestamp(r.state["started_at"] / 1000, UTC)
-                if r.state.get("finished_at"):
-                    row.finished_at = datetime.fromtimestamp(r.state["finished_at"] / 1000, UTC)
-                if r.state.get("error"):
-                    row.error = str(r.state["error"])[:200]
+            changed, recovered = _changes(reports, self._deliveries_of(session, reports))
+            update_changed(session.connection(), _deliveries, changed)
             if recovered:
                 # A speaker that was given up on as silent finished after all: it counts.
                 session.execute(
@@ -422,20 +405,52 @@ class BroadcastService:
                 )
 
     @staticmethod
-    def _deliveries_of(session: Session, reports: list[_Report]) -> dict[tuple[str, str], SpeakerDelivery]:
-        """The delivery rows the reports are about, in a few queries rather than one per report."""
+    def _deliveries_of(session: Session, reports: list[_Report]) -> dict[tuple[str, str], Any]:
+        """The deliveries the reports are about (id, announcement, device, status), in a few queries."""
         announcements = {r.state["announcement"] for r in reports}
         devices = sorted({r.device for r in reports})
-        rows: dict[tuple[str, str], SpeakerDelivery] = {}
+        rows: dict[tuple[str, str], Any] = {}
         for i in range(0, len(devices), 500):
             query = (
-                select(SpeakerDelivery)
+                select(
+                    SpeakerDelivery.id,
+                    SpeakerDelivery.announcement_id,
+                    SpeakerDelivery.device_id,
+                    SpeakerDelivery.status,
+                )
                 .where(
                     SpeakerDelivery.announcement_id.in_(announcements),
                     SpeakerDelivery.device_id.in_(devices[i : i + 500]),
                 )
                 .order_by(SpeakerDelivery.id)
             )
-            for row in session.scalars(query):
+            for row in session.execute(query):
                 rows.setdefault((row.announcement_id, row.device_id), row)
         return rows
+
+
+def _changes(
+    reports: list[_Report], rows: dict[tuple[str, str], Any]
+) -> tuple[dict[int, dict[str, Any]], set[str]]:
+    """What the speakers' reports change: delivery id -> new columns; announcements finished after all."""
+    terminal = {s.value for s in TERMINAL_DELIVERY}
+    changed: dict[int, dict[str, Any]] = {}
+    recovered: set[str] = set()
+    for r in reports:
+        status = _PLAYBACK.get(r.state.get("playback", ""))
+        row = rows.get((r.state["announcement"], r.device))
+        if status is None or row is None:
+            continue  # not a playback report, or not a delivery of ours
+        now = changed.setdefault(row.id, {})
+        if now.get("status", row.status) in terminal and status.value not in terminal:
+            continue  # a late "playing" after the end
+        now["status"] = status.value
+        if status is DeliveryStatus.FINISHED:
+            recovered.add(row.announcement_id)
+        if r.state.get("started_at"):
+            now["started_at"] = datetime.fromtimestamp(r.state["started_at"] / 1000, UTC)
+        if r.state.get("finished_at"):
+            now["finished_at"] = datetime.fromtimestamp(r.state["finished_at"] / 1000, UTC)
+        if r.state.get("error"):
+            now["error"] = str(r.state["error"])[:200]
+    return changed, recovered
