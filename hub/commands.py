@@ -7,6 +7,7 @@ Queued and re-sent commands are the sweeper's (``hub/command_sweeper.py``).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from devices.messages import CommandOrder
 from devices.payloads import Command
-from hub.bulk_sql import insert_rows_skipping_duplicates
+from hub.bulk_sql import EncodedJSON, insert_rows_skipping_duplicates
 from hub.command_sweeper import BACKGROUND_CONFIRM_S, CommandSweeper, Outcome, epoch_ms
 from hub.models import Area, CommandRow, CommandStatus, User
 from hub.registry_store import Change, command_status_for
@@ -166,29 +167,38 @@ class CommandService:
             for d in targets
         ]
         group = uuid.uuid4().hex
-        issued_by = user.id if user else None
-        values = [
-            {
-                "id": r.id,
-                "group_id": group,
-                "area_id": area.id,
-                "device_pk": r.device_pk,
-                "device_id": r.device_id,
-                "action": action,
-                "params": params,
-                "issued_by": issued_by,
-                "source": source,
-                "created_at": now,
-                "expires_at": expires,
-                "status": r.status,
-                "sent_at": now if r.status == CommandStatus.SENT else None,
-                "confirm_by": confirm_by if r.status == CommandStatus.SENT else None,
-            }
-            for r in rows
-        ]
-        # Many rows per statement, not an object per command: a zone of 1,000 lights is four
-        # statements. Their ids are new, so there is nothing to skip but the padding.
-        insert_rows_skipping_duplicates(session.connection(), _commands, values)
+        # What every command of the fan-out shares is bound once per statement (the params
+        # serialised once): 1,000 rows with four datetimes each were ~15 ms of binding.
+        shared = {
+            "group_id": group,
+            "area_id": area.id,
+            "action": action,
+            "params": EncodedJSON(json.dumps(params)),
+            "issued_by": user.id if user else None,
+            "source": source,
+            "created_at": now,
+            "expires_at": expires,
+        }
+        conn = session.connection()
+        for status in (CommandStatus.SENT, CommandStatus.QUEUED):
+            sent = status is CommandStatus.SENT
+            # Many rows per statement, not an object per command. Their ids are new, so
+            # there is nothing to skip but the padding.
+            insert_rows_skipping_duplicates(
+                conn,
+                _commands,
+                [
+                    {"id": r.id, "device_pk": r.device_pk, "device_id": r.device_id}
+                    for r in rows
+                    if r.status == status.value
+                ],
+                also={
+                    **shared,
+                    "status": status.value,
+                    "sent_at": now if sent else None,
+                    "confirm_by": confirm_by if sent else None,
+                },
+            )
         return Staged(group, area.code, rows, make, epoch_ms(expires))
 
     def publish(self, staged: Sequence[Staged]) -> list[str]:

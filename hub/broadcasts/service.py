@@ -276,18 +276,18 @@ class BroadcastService:
             sent = {r.device_id: r.id for st in staged for r in st.rows}
             rows: list[dict[str, Any]] = [
                 {
-                    "announcement_id": ann.id,
                     "device_pk": d.id,
                     "device_id": d.device_id,
                     "status": (DeliveryStatus.SENT if d.device_id in sent else DeliveryStatus.OFFLINE).value,
                     "command_id": sent.get(d.device_id),
                     "error": None if d.device_id in sent else "speaker offline when the broadcast started",
-                    "detail": {},
                 }
                 for d in speakers
             ]
             # Many rows per statement; (announcement, speaker) is unique, so only the padding is skipped.
-            insert_rows_skipping_duplicates(session.connection(), _deliveries, rows)
+            insert_rows_skipping_duplicates(
+                session.connection(), _deliveries, rows, also={"announcement_id": ann.id, "detail": {}}
+            )
             session.execute(
                 update(Announcement)
                 .where(Announcement.id == ann.id)
