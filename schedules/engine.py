@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.broadcasts.models import BroadcastProgramme
-from hub.command_factory import build
+from hub.command_factory import copies
 from hub.commands import CommandService, Staged, Target
 from hub.models import Area, Device, LightingTimetableRow, ScheduleRun, as_utc
 from hub.registry_store import Change
@@ -301,15 +301,13 @@ class ScheduleEngine:
     def _stage(
         self, session: Session, area: Area, targets: Sequence[Target], params: dict[str, object], source: str
     ) -> Staged:
-        # Validated once; each light's copy only gets its own id and expiry.
-        proto = build("light.set", params, "proto", 0)
         return self._commands.stage(
             session,
             area,
             targets,
             "light.set",
             params,
-            lambda cid, exp: proto.model_copy(update={"id": cid, "exp": exp}),
+            copies("light.set", params),
             None,
             wait_s=0,
             ttl_s=600,
@@ -381,7 +379,7 @@ class ScheduleEngine:
             targets,
             "light.set",
             params,
-            lambda cid, exp: build("light.set", params, cid, exp),
+            copies("light.set", params),
             None,
             wait_s=0,
             ttl_s=600,

@@ -19,7 +19,7 @@ from hub.broadcasts.announce import announce
 from hub.broadcasts.audio import AudioStore
 from hub.broadcasts.models import EmergencyState
 from hub.broadcasts.service import BroadcastService
-from hub.command_factory import build
+from hub.command_factory import copies
 from hub.commands import CommandService
 from hub.models import Area, Device, DeviceStatus, User
 
@@ -98,7 +98,7 @@ class EmergencyService:
                 lights,
                 "light.set",
                 FULL,
-                lambda cid, exp: build("light.set", FULL, cid, exp),
+                copies("light.set", FULL),
                 user,
                 wait_s=0,
                 ttl_s=3600,

@@ -32,7 +32,7 @@ from hub.broadcasts.models import (
     SpeakerDelivery,
 )
 from hub.bulk_sql import insert_rows_skipping_duplicates, update_changed
-from hub.command_factory import build
+from hub.command_factory import copies
 from hub.commands import PUBLISH_FAILED, CommandService, Staged, Target
 from hub.models import Area, Device, DeviceStatus, as_utc
 from hub.registry_store import Change
@@ -126,7 +126,7 @@ class BroadcastService:
                 online,
                 "speaker.stop",
                 params,
-                lambda cid, exp: build("speaker.stop", params, cid, exp),
+                copies("speaker.stop", params),
                 None,
                 wait_s=0,
                 ttl_s=30,
@@ -253,7 +253,7 @@ class BroadcastService:
             "priority": ann.priority,
             "start_at": int(start_at.timestamp() * 1000),
         }
-        proto = build("speaker.play", params, "proto", 0)  # validated once, copied per speaker
+        make = copies("speaker.play", params)
         staged: list[Staged] = []
         # The commands, the deliveries and the announcement's start in one transaction: a
         # speaker's answer always finds its delivery, and a crash leaves none of them.
@@ -266,7 +266,7 @@ class BroadcastService:
                         online,
                         "speaker.play",
                         params,
-                        lambda cid, exp: proto.model_copy(update={"id": cid, "exp": exp}),
+                        make,
                         None,
                         wait_s=0,
                         ttl_s=max(5.0, self._lead.total_seconds() * 4),

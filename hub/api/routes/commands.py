@@ -24,7 +24,7 @@ from hub.api.deps import AreaDep, Controller, PagingDep, RuntimeDep, SessionDep
 from hub.api.idempotency import fingerprint, once
 from hub.api.schemas import Page
 from hub.audit import record
-from hub.command_factory import ACTIONS, build
+from hub.command_factory import ACTIONS, copies
 from hub.commands import Staged
 from hub.models import AuditEntry, CommandRow, CommandStatus, Device, DeviceStatus, Zone
 
@@ -80,8 +80,7 @@ def create_command(
     wait_s = (body.wait_ms if body.wait_ms is not None else settings.command_wait_ms) / 1000
     ttl_s = body.ttl_s or settings.command_ttl_s
     session.close()
-    # Validated once; each device's copy only gets its own id and expiry.
-    proto = build(action_name, params, "proto", 0)
+    make = copies(action_name, params)
 
     audit: list[AuditEntry] = []
 
@@ -106,7 +105,7 @@ def create_command(
             targets,
             action_name,
             params,
-            lambda cid, exp: proto.model_copy(update={"id": cid, "exp": exp}),
+            make,
             user,
             wait_s,
             ttl_s,
