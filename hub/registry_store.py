@@ -76,7 +76,9 @@ class _Batch:
     result: BatchResult = field(default_factory=BatchResult)
     updates: dict[int, dict[str, Any]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
-    confirmations: list[dict[str, Any]] = field(default_factory=list)
+    # (command id, device) -> its confirmation. The first in a batch closes the command, as
+    # a later one would find it closed (one statement joins them all, and would pick any).
+    confirmations: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
 
 
 class RegistryStore:
@@ -131,7 +133,12 @@ class RegistryStore:
             update_changed(conn, _devices, changed, also=dict.fromkeys((*at_now, "updated_at"), b.now))
         insert_rows_skipping_duplicates(conn, _events, b.events, also={"received_at": b.now})
         update_rows(
-            conn, _commands, ("id", "device_pk"), b.confirmations, _STILL_OPEN, also={"finished_at": b.now}
+            conn,
+            _commands,
+            ("id", "device_pk"),
+            list(b.confirmations.values()),
+            _STILL_OPEN,
+            also={"finished_at": b.now},
         )
         return b.result
 
@@ -184,14 +191,15 @@ class RegistryStore:
         stored = EncodedJSON(state.model_dump_json())
         b.updates.setdefault(ref.pk, {}).update(state=stored, state_ts=state.ts)
         if state.cmd is not None:
-            b.confirmations.append(
+            b.confirmations.setdefault(
+                (state.cmd, ref.pk),
                 {
                     "id": state.cmd,
                     "device_pk": ref.pk,
                     "status": command_status_for(state.error).value,
                     "error": state.error,
                     "result_state": stored,
-                }
+                },
             )
         return Change(src.area, src.device, ref.kind, {"state": data})
 

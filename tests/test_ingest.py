@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 import time
 
+from sqlalchemy import select
+
 from devices import topics
 from devices.codec import NativeCodec, encode_report
+from devices.messages import Inbound
 from devices.mqtt_client import MqttLink
 from devices.payloads import CameraState, DeviceInfo, Kind, LightState, MotionEvent, Storage
 from hub.areas import Registration
+from hub.command_factory import copies
+from hub.models import Area, CommandRow, Device
 from hub.registry_store import RegistryStore
 from tests.conftest import HubHarness, make_area, statements
 
@@ -214,3 +219,39 @@ def test_a_batch_from_many_uncached_devices_is_looked_up_in_a_few_reads(
     assert len(batched) == 2, batched  # 600 ids, 500 per read
     assert not single, single
     assert hub.device(area_code, "light-599")["state"]["level"] == 30  # type: ignore[index]
+
+
+def test_a_command_is_closed_by_the_first_answer_of_its_own_device_in_a_batch(
+    hub: HubHarness, area_code: str
+) -> None:
+    make_area(hub, area_code, [Registration(d, Kind.LIGHT, "A") for d in ("light-a", "light-b")])
+    with hub.runtime.sessions.begin() as session:
+        area = session.scalars(select(Area).where(Area.code == area_code)).one()
+        light = session.scalars(
+            select(Device).where(Device.area_id == area.id, Device.device_id == "light-a")
+        ).one()
+        params = {"on": True, "level": 40}
+        staged = hub.runtime.commands.stage(
+            session, area, [light], "light.set", params, copies("light.set", params), None, wait_s=0, ttl_s=60
+        )
+    (command,) = staged.rows
+    codec = NativeCodec()
+    ts = now_ms()
+
+    def answer(device: str, at: int, error: str | None) -> Inbound:
+        body = LightState(ts=at, cmd=command.id, error=error, on=True, level=40, power_w=24.0)
+        out = encode_report(area_code, device, C.STATE, body.model_dump_json().encode())
+        return codec.decode(out.topic, out.payload)
+
+    batch = [
+        answer("light-b", ts, None),
+        answer("light-a", ts + 1, "expired"),
+        answer("light-a", ts + 2, None),
+    ]
+    result = RegistryStore(hub.runtime.engine).apply(batch)
+    assert not result.rejected
+    with hub.runtime.sessions() as session:
+        row = session.get(CommandRow, command.id)
+        assert row is not None
+        # Not the other light's answer; the first of its own, as if the batch were applied one by one.
+        assert (row.status, row.error) == ("expired", "expired")
