@@ -211,7 +211,11 @@ class ScheduleEngine:
         at: datetime | None = job.next_run_time if job else None
         if at is None:
             return None
-        return at + (self._lead if kind == "lighting" else timedelta(0))
+        return at + self._lead_of(kind)
+
+    def _lead_of(self, kind: str) -> timedelta:
+        """How long before its planned instant a job of this kind fires."""
+        return self._lead if kind == "lighting" else timedelta(0)
 
     def fire_programme(self, programme_id: int) -> None:
         """Queue the programme's announcement for the firing due now (once, even if retried)."""
@@ -357,7 +361,7 @@ class ScheduleEngine:
             if event.code != EVENT_JOB_MISSED:
                 log.error("%s %s failed: %s", kind, raw_id, event.exception)
                 return
-            planned = event.scheduled_run_time + (self._lead if kind == "lighting" else timedelta(0))
+            planned = event.scheduled_run_time + self._lead_of(kind)
             log.warning("%s %s missed its run at %s", kind, raw_id, planned)
             self._record(
                 kind,
