@@ -111,6 +111,10 @@ class HubHarness:
             time.sleep(0.02)
         raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
+    def wait_scheduling(self) -> None:
+        """Until this hub holds the scheduler lease and runs schedules."""
+        self.wait(lambda: self.runtime.schedules.active, what="scheduler active")
+
     def device(self, area: str, device_id: str) -> dict[str, Any] | None:
         r = self.http.get(f"/api/v1/areas/{area}/devices/{device_id}")
         return r.json() if r.status_code == 200 else None

@@ -17,7 +17,7 @@ def test_emergency_on_and_off_restores_lights_speakers_and_schedules(
 ) -> None:
     area = sim_area_factory(lights=3, streets=1, speakers=2, speaker_zones=1, cameras=0, timings=SLOW_SPEECH)
     hub = area.hub
-    hub.wait(lambda: hub.runtime.schedules.active, what="scheduler active")
+    hub.wait_scheduling()
     create(hub, area.code, steps=[{"trigger": "clock", "at": clock_in(2), "on": True, "level": 30}])
     hub.wait(lambda: levels(area) == {(True, 30)}, what="timetable step applied")
     normal = post(area, text="Thông báo thường về lịch tiêm chủng.")

@@ -30,7 +30,7 @@ def test_metrics_cover_traffic_commands_devices_and_schedules(
         json={"target": {"device_id": light}, "action": {"type": "light.set", "level": 9}},
     )
     assert r.json()["summary"] == {"confirmed": 1}
-    hub.wait(lambda: hub.runtime.schedules.active, what="scheduler active")
+    hub.wait_scheduling()
     create(hub, area.code, steps=[{"trigger": "clock", "at": clock_in(2), "on": True, "level": 44}])
     hub.wait(lambda: levels(area) == {(True, 44)}, what="timetable step")
     confirmed = ("khu_command_outcomes_total", (("action", "light.set"), ("status", "confirmed")))

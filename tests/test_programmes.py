@@ -34,7 +34,7 @@ def test_daily_programme_fires_once_and_plays_on_the_speakers(
 ) -> None:
     area = sim_area_factory(lights=1, streets=1, speakers=2, speaker_zones=1, cameras=0, timings=SPEAK)
     hub = area.hub
-    hub.wait(lambda: hub.runtime.schedules.active, what="scheduler active")
+    hub.wait_scheduling()
     programme = create(
         hub, area.code, recurrence="daily", at=clock_in(1.5), text="Bản tin buổi sáng của phường."
     )
@@ -64,7 +64,7 @@ def test_programme_missed_while_down_is_recorded_and_reported(
 ) -> None:
     area = sim_area_factory(lights=1, streets=1, speakers=1, speaker_zones=1, cameras=0, timings=SPEAK)
     first = area.hub
-    first.wait(lambda: first.runtime.schedules.active, what="scheduler active")
+    first.wait_scheduling()
     on_date = (datetime.now(TZ) + timedelta(seconds=1.5)).date().isoformat()
     missed = create(
         first,

@@ -48,7 +48,7 @@ def test_short_interval_timetable_fires_and_switches_simulated_lights(
 ) -> None:
     area = sim_area_factory(lights=4, streets=2)
     hub = area.hub
-    hub.wait(lambda: hub.runtime.schedules.active, what="scheduler active")
+    hub.wait_scheduling()
     tt = create(
         hub,
         area.code,
@@ -69,7 +69,7 @@ def test_short_interval_timetable_fires_and_switches_simulated_lights(
 def test_edits_and_deletes_while_the_scheduler_runs(sim_area_factory: Callable[..., SimArea]) -> None:
     area = sim_area_factory(lights=2, streets=1)
     hub = area.hub
-    hub.wait(lambda: hub.runtime.schedules.active, what="scheduler active")
+    hub.wait_scheduling()
     kept = create(hub, area.code, steps=[{"trigger": "clock", "at": clock_in(30), "on": True, "level": 40}])
     doomed = create(hub, area.code, steps=[{"trigger": "clock", "at": clock_in(2), "on": True, "level": 5}])
     url = f"/api/v1/areas/{area.code}/timetables"
@@ -98,7 +98,7 @@ def test_restart_runs_a_missed_step_within_grace_and_records_one_outside_it(
 ) -> None:
     area = sim_area_factory(lights=2, streets=1)
     first = area.hub
-    first.wait(lambda: first.runtime.schedules.active, what="scheduler active")
+    first.wait_scheduling()
     # Both times are fixed before anything is created, so a slow machine cannot reorder them;
     # the lenient step is the later one, so it is also what the lights should end at.
     strict_at, lenient_at = clock_in(2), clock_in(4)
@@ -151,7 +151,7 @@ def test_light_back_online_and_hub_restart_reapply_desired_state(
 ) -> None:
     area = sim_area_factory(lights=2, streets=1)
     hub = area.hub
-    hub.wait(lambda: hub.runtime.schedules.active, what="scheduler active")
+    hub.wait_scheduling()
     create(hub, area.code, steps=[{"trigger": "clock", "at": clock_in(2), "on": True, "level": 55}])
     hub.wait(lambda: levels(area) == {(True, 55)}, what="step applied")
     light_id = next(s.device_id for s in area.specs if s.kind == "light")
@@ -217,7 +217,7 @@ def test_zones_due_at_the_same_instant_fire_together_and_only_once(
 ) -> None:
     area = sim_area_factory(lights=4, streets=2)
     hub = area.hub
-    hub.wait(lambda: hub.runtime.schedules.active, what="scheduler active")
+    hub.wait_scheduling()
     lights = hub.http.get(f"/api/v1/areas/{area.code}/devices", params={"kind": "light"}).json()["items"]
     zone_ids = sorted({d["zone_id"] for d in lights})
     assert len(zone_ids) == 2
@@ -237,7 +237,7 @@ def test_a_step_is_worked_out_ahead_and_sent_at_its_instant_never_before(
 ) -> None:
     area = sim_area_factory(lights=2, streets=1)
     hub = area.hub
-    hub.wait(lambda: hub.runtime.schedules.active, what="scheduler active")
+    hub.wait_scheduling()
     lead = timedelta(milliseconds=hub.settings.timetable_lead_ms)
     assert lead > timedelta(0)
     at = clock_in(2.5)
