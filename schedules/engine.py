@@ -30,7 +30,7 @@ from hub.commands import CommandService, Staged, Target
 from hub.models import Area, Device, LightingTimetableRow, ScheduleRun, as_utc
 from hub.registry_store import Change
 from schedules import jobs
-from schedules.desired import desired_lights, timetable_of
+from schedules.desired import corrections, desired_lights, timetable_of
 from schedules.due_steps import DueStep, due_steps, record_runs
 from schedules.lease import Lease
 from schedules.programme_jobs import programme_due, reconcile_programmes
@@ -417,27 +417,7 @@ class ScheduleEngine:
                     desired = {k: v for k, v in desired.items() if k in wanted}
                 if not desired:
                     continue
-                lights = session.scalars(
-                    select(Device).where(
-                        Device.area_id == area.id,
-                        Device.device_id.in_(list(desired)),
-                        Device.online.is_(True),
-                    )
-                ).all()
-                groups: dict[tuple[bool, int | None], list[Device]] = {}
-                for light in lights:
-                    want = desired[light.device_id]
-                    state = light.state or {}
-                    if state.get("on") == want.on and (
-                        want.level is None or state.get("level") == want.level
-                    ):
-                        continue
-                    groups.setdefault((want.on, want.level), []).append(light)
-                for (on, level), devs in groups.items():
-                    params: dict[str, object] = {"on": on}
-                    if level is not None:
-                        params["level"] = level
-                    plans.append((area, devs, params))
+                plans += [(area, devs, params) for devs, params in corrections(session, area, desired)]
         for area, devs, params in plans:
             self._send(area, devs, params, "restore")
             sent += len(devs)

@@ -132,7 +132,7 @@ def test_retried_request_with_same_idempotency_key_acts_once(
     assert first.status_code == second.status_code == 200
     assert first.json() == second.json()
     commands = area.hub.http.get(url, params={"device_id": light}).json()
-    assert commands["total"] == 1
+    assert commands["total"] == 1, (first.json(), commands["items"])
     other = area.hub.http.post(
         url, json={**payload, "action": {"type": "light.set", "level": 1}}, headers=headers
     )

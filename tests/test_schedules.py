@@ -254,3 +254,43 @@ def test_a_step_is_worked_out_ahead_and_sent_at_its_instant_never_before(
     sent = hub.http.get(f"/api/v1/areas/{area.code}/commands", params={"limit": 100}).json()["items"]
     assert len(sent) == 2
     assert all(datetime.fromisoformat(c["sent_at"]) >= planned for c in sent)
+
+
+def test_a_command_on_its_way_is_not_doubled_by_re_applying_desired_state(
+    sim_area_factory: Callable[..., SimArea],
+) -> None:
+    area = sim_area_factory(lights=2, streets=1)
+    hub = area.hub
+    hub.wait_scheduling()
+    light_id = next(s.device_id for s in area.specs if s.kind == "light")
+    light = area.fleet.light(light_id)
+    light.action_delay_s = 1.0  # a slow lamp: its confirmation comes a second after the command
+    url = f"/api/v1/areas/{area.code}/commands"
+
+    def tap(level: int) -> str:
+        body = {
+            "target": {"device_id": light_id},
+            "action": {"type": "light.set", "level": level},
+            "wait_ms": 0,
+        }
+        r = hub.http.post(url, json=body)
+        assert r.status_code == 200, r.text
+        return str(r.json()["results"][0]["status"])
+
+    def commands() -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = hub.http.get(url, params={"device_id": light_id}).json()["items"]
+        return items
+
+    # The manual order is the desired state before the lamp confirms it: nothing to re-apply.
+    assert tap(42) == "sent"
+    assert hub.runtime.schedules.restore(area.code, device_ids=[light_id]) == 0
+    hub.wait(lambda: light.state.level == 42, what="the order carried out")
+    # Queued while the lamp is away; it gets that command on return, and only that one.
+    light.go_offline()
+    hub.wait(lambda: (hub.device(area.code, light_id) or {}).get("online") is False, what="light offline")
+    assert tap(17) == "queued"
+    light.come_back()
+    hub.wait(lambda: commands()[0]["status"] == "confirmed", what="the queued order confirmed")
+    time.sleep(0.5)  # room for a late re-apply pass to show up
+    assert [c["params"].get("level") for c in commands()] == [17, 42]
+    assert light.state.level == 17
