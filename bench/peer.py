@@ -2,6 +2,7 @@
 
 ``python -m bench.peer fleet ...``  a ``SimFleet`` (no action delay, no heartbeats)
 ``python -m bench.peer echo ...``   a bare responder: ``bare/<id>/cmd`` is answered on ``bare/<id>/state``
+``python -m bench.peer floor ...``  the stack's floor for a tap: HTTP -> FastAPI -> MQTT echo -> answer
 ``python -m bench.peer sink ...``   a bare QoS 1 subscriber that counts what it drained
 
 Each prints one JSON object per line on stdout ({"ready": ...} first) and stops on SIGTERM.
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.accounts import link_config
+from bench.floor import serve
 from devices.messages import Outbound
 from devices.mqtt_client import MqttLink, Received
 from devices.sim import SimFleet, SimTimings, demo_layout
@@ -142,6 +144,11 @@ def run_sink(args: argparse.Namespace) -> None:
     clean.stop()
 
 
+def run_floor(args: argparse.Namespace) -> None:
+    """The stack's floor for a tap (``bench/floor.py``); answers on ``--http-port``."""
+    serve(args.port, read_credentials(args.account), args.http_port, lambda ok: say(ready=ok))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.peer")
     sub = parser.add_subparsers(dest="role", required=True)
@@ -160,13 +167,17 @@ def main(argv: list[str] | None = None) -> None:
     echo = sub.add_parser("echo")
     echo.add_argument("--port", type=int, required=True)
     echo.add_argument("--account", type=Path, required=True)
+    floor = sub.add_parser("floor")
+    floor.add_argument("--port", type=int, required=True)
+    floor.add_argument("--account", type=Path, required=True)
+    floor.add_argument("--http-port", type=int, required=True)
     sink = sub.add_parser("sink")
     sink.add_argument("--port", type=int, required=True)
     sink.add_argument("--account", type=Path, required=True)
     sink.add_argument("--client-id", default="bench-sink")
     sink.add_argument("--expect", type=int, required=True)
     args = parser.parse_args(argv)
-    {"fleet": run_fleet, "echo": run_echo, "sink": run_sink}[args.role](args)
+    {"fleet": run_fleet, "echo": run_echo, "sink": run_sink, "floor": run_floor}[args.role](args)
 
 
 if __name__ == "__main__":
