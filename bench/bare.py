@@ -53,3 +53,51 @@ class BareRoundTrip:
         if not self._done.wait(timeout):
             return None
         return time.perf_counter() - start
+
+
+class BareFanOut:
+    """``n`` commands to ``n`` echo devices at once, until every state is back: what moving a
+    fan-out's commands and answers through the broker costs, with no hub and no simulator."""
+
+    def __init__(self, port: int, account: Credentials) -> None:
+        self._cond = threading.Condition()
+        self._waiting: set[bytes] = set()
+        self._seq = itertools.count()
+        self.link = MqttLink(
+            link_config(
+                port, "bench-fanout", account, persistent=False, subscriptions=(f"{BARE_ROOT}/+/state",)
+            ),
+            on_message=self._got,
+        )
+
+    def _got(self, msg: Received) -> None:
+        with self._cond:
+            self._waiting.discard(msg.payload)
+            if not self._waiting:
+                self._cond.notify_all()
+
+    def start(self) -> None:
+        self.link.start()
+        if not self.link.wait_connected(10):
+            raise RuntimeError("bare fan-out could not connect")
+        deadline = time.monotonic() + 10
+        while self.once(1, timeout=0.5) is None:  # until the subscription is active
+            if time.monotonic() > deadline:
+                raise RuntimeError("the echo peer does not answer")
+
+    def stop(self) -> None:
+        self.link.stop()
+
+    def once(self, n: int, timeout: float = 30) -> float | None:
+        """Seconds from publishing the first command to receiving the last state; None on timeout."""
+        run = next(self._seq)
+        payloads = [f'{{"id":"f{run}-{i}","on":true,"level":50}}'.encode() for i in range(n)]
+        with self._cond:
+            self._waiting = set(payloads)
+        start = time.perf_counter()
+        for i, payload in enumerate(payloads):
+            self.link.publish(Outbound(f"{BARE_ROOT}/fan-{i}/cmd", payload, qos=1))
+        with self._cond:
+            if not self._cond.wait_for(lambda: not self._waiting, timeout):
+                return None
+        return time.perf_counter() - start

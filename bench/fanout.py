@@ -2,7 +2,9 @@
 
 The light command is timed from sending the request to its answer, which lists every light's
 confirmed state. The announcement is timed from sending the request to the moment the
-database holds a start acknowledgement (``scheduled`` or later) of every speaker.
+database holds a start acknowledgement (``scheduled`` or later) of every speaker. Both are
+set beside a bare fan-out in the same run: as many commands published at once to
+``bench.peer echo`` until every state is back (the targets themselves are absolute).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 import time
 
+from bench.bare import BareFanOut
 from bench.harness import Result, Stack, percentile, wait_until
 from bench.http import Client
 from bench.wav import silent_wav
@@ -29,6 +32,11 @@ def run(lights: int = 1000, speakers: int = 1000, repeats: int = 5) -> list[Resu
             AREA, lights=lights, streets=1, speakers=speakers, speaker_zones=1, connections=2, play_s=0.3
         )
         stack.wait_online(hub, AREA, len(specs) + 2)
+        stack.peer("echo").expect_ready(15)
+        bare = BareFanOut(stack.port, stack.account)
+        bare.start()
+        bare_times = _bare(bare, max(lights, speakers), repeats)
+        bare.stop()
         client = hub.client()
         light_times, unconfirmed = _lights(client, zones["Đường 1"], lights, repeats)
         uploader = hub.client()  # the server closes after a multipart upload; keep it apart
@@ -45,11 +53,14 @@ def run(lights: int = 1000, speakers: int = 1000, repeats: int = 5) -> list[Resu
     ms = 1000.0
     light_med = percentile(light_times, 50) * ms
     ann_med = percentile(ann_times, 50) * ms
+    bare_med = percentile(bare_times, 50) * ms
     return [
         Result(
             f"fanout.zone_{lights}_lights",
             light_med,
             "ms",
+            bare_med,
+            light_med / bare_med,
             target="≤ 250 ms",
             met=light_med <= 250 and unconfirmed == 0,
             detail={
@@ -63,6 +74,8 @@ def run(lights: int = 1000, speakers: int = 1000, repeats: int = 5) -> list[Resu
             f"fanout.announcement_{speakers}_speakers",
             ann_med,
             "ms",
+            bare_med,
+            ann_med / bare_med,
             target="≤ 250 ms",
             met=ann_med <= 250 and missing == 0,
             detail={
@@ -73,6 +86,18 @@ def run(lights: int = 1000, speakers: int = 1000, repeats: int = 5) -> list[Resu
             },
         ),
     ]
+
+
+def _bare(bare: BareFanOut, n: int, repeats: int) -> list[float]:
+    """Median of ``repeats`` bare fan-outs of ``n`` after one warm-up; a lost answer fails the run."""
+    times = []
+    for i in range(repeats + 1):
+        took = bare.once(n)
+        if took is None:
+            raise RuntimeError(f"the bare fan-out of {n} lost answers")
+        if i > 0:
+            times.append(took)
+    return times
 
 
 def _lights(client: Client, zone: int, lights: int, repeats: int) -> tuple[list[float], int]:
