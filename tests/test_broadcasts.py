@@ -7,9 +7,13 @@ import io
 import json
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
+
+from hub.broadcasts.models import Announcement
+from hub.models import Area
 from tests.conftest import SimArea, SimTimings
 
 SPEAK = SimTimings(action_delay_s=0.02, play_duration_s=0.6, heartbeat_s=5.0, motion_per_hour=0.0)
@@ -217,3 +221,26 @@ def test_speaker_finishing_after_it_was_given_up_on_still_counts(
     wait_status(area, ann["id"], "failed")
     done = wait_status(area, ann["id"], "done")
     assert done["coverage"]["percent"] == 100.0
+
+
+def test_a_cancel_between_the_worker_reading_and_finishing_an_announcement_stays_cancelled(
+    sim_area_factory: Callable[..., SimArea],
+) -> None:
+    long_play = SimTimings(action_delay_s=0.02, play_duration_s=5.0, heartbeat_s=5.0, motion_per_hour=0.0)
+    area = sim_area_factory(lights=1, streets=1, speakers=2, speaker_zones=1, cameras=0, timings=long_play)
+    ann = post(area, text="Dài.")
+    wait_status(area, ann["id"], "playing")
+    runtime = area.hub.runtime
+    with runtime.sessions() as session:
+        place = session.scalars(select(Area).where(Area.code == area.code)).one()
+    # The worker's tick has read the announcement as playing when the area head's cancel (or
+    # the end of an emergency) commits; then the tick finds no delivery open and none played.
+    with runtime.sessions.begin() as session:
+        playing = session.get(Announcement, ann["id"])
+        assert playing is not None
+        assert playing.status == "playing"
+        runtime.broadcasts.cancel(place, ann["id"])
+        runtime.broadcasts._maybe_finish(session, playing, datetime.now(UTC))
+    stopped = get(area, ann["id"])
+    assert stopped["status"] == "cancelled"
+    assert {d["status"] for d in stopped["deliveries"]} == {"stopped"}

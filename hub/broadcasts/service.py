@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import CursorResult, Table, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from devices.payloads import Priority
@@ -364,11 +364,16 @@ class BroadcastService:
         deadline = as_utc(ann.start_at or now) + duration + self.end_grace
         terminal = [s.value for s in TERMINAL_DELIVERY]
         of_ann = SpeakerDelivery.announcement_id == ann.id
+        # Statements that check the status they change, not the objects read at the start of
+        # the tick: a cancel committed in between (the emergency's end) stopped the speakers,
+        # and must not be overwritten by "no answer" and "failed".
         if now > deadline:
-            for d in session.scalars(
-                select(SpeakerDelivery).where(of_ann, SpeakerDelivery.status.not_in(terminal))
-            ):
-                d.status, d.error = DeliveryStatus.NO_ANSWER.value, "no end reported in time"
+            session.execute(
+                update(SpeakerDelivery)
+                .where(of_ann, SpeakerDelivery.status.not_in(terminal))
+                .values(status=DeliveryStatus.NO_ANSWER.value, error="no end reported in time")
+                .execution_options(synchronize_session=False)
+            )
         # Counted in the database: this runs on every tick while a thousand speakers play.
         still_open = session.scalar(
             select(func.count()).where(of_ann, SpeakerDelivery.status.not_in(terminal))
@@ -377,9 +382,20 @@ class BroadcastService:
             played = session.scalar(
                 select(func.count()).where(of_ann, SpeakerDelivery.status == DeliveryStatus.FINISHED.value)
             )
-            ann.status = (AnnouncementStatus.DONE if played else AnnouncementStatus.FAILED).value
-            ann.finished_at = now
-            self._wake.set()  # speakers are free: the next one may start
+            ended = cast(
+                CursorResult[Any],
+                session.execute(
+                    update(Announcement)
+                    .where(Announcement.id == ann.id, Announcement.status == AnnouncementStatus.PLAYING.value)
+                    .values(
+                        status=(AnnouncementStatus.DONE if played else AnnouncementStatus.FAILED).value,
+                        finished_at=now,
+                    )
+                    .execution_options(synchronize_session=False)
+                ),
+            )
+            if ended.rowcount:
+                self._wake.set()  # speakers are free: the next one may start
 
     def _apply_reports(self) -> None:
         reports: list[_Report] = []
