@@ -23,7 +23,6 @@ from schedules.sun import Place
 from schedules.timetable import LightAction, Occurrence, Timetable, last_occurrence
 
 _LIVE = (CommandStatus.CONFIRMED.value, CommandStatus.SENT.value, CommandStatus.QUEUED.value)
-_IN_FLIGHT = (CommandStatus.SENT.value, CommandStatus.QUEUED.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,47 +89,31 @@ def corrections(
     session: Session, area: Area, desired: dict[str, Desired]
 ) -> list[tuple[list[Device], dict[str, object]]]:
     """The online lights of ``area`` whose reported state differs from ``desired``, grouped by
-    the ``light.set`` parameters that put them right."""
+    the ``light.set`` parameters that put them right.
+
+    A command still on its way does not count: a light that lost its state to a power cut
+    ignores a command id it has already carried out when that command is sent again, so
+    only a new command is sure to put it right. A manual order not yet confirmed is sent
+    once more then (harmless: the same state, source ``restore``).
+    """
     lights = session.scalars(
         select(Device).where(
             Device.area_id == area.id, Device.device_id.in_(list(desired)), Device.online.is_(True)
         )
     ).all()
-    wrong = [light for light in lights if not _shows(light.state or {}, desired[light.device_id])]
-    # A command on its way with the desired state is left to arrive: a manual order is the
-    # desired state before its light has confirmed it, and a light that comes back is sent
-    # its queued commands anyway. Sending another would make two commands of one tap.
-    coming = _in_flight(session, [light.id for light in wrong])
     groups: dict[tuple[bool, int | None], list[Device]] = {}
-    for light in wrong:
+    for light in lights:
         want = desired[light.device_id]
-        if not any(_shows(params, want) for params in coming.get(light.id, ())):
-            groups.setdefault((want.on, want.level), []).append(light)
+        state = light.state or {}
+        if state.get("on") == want.on and (want.level is None or state.get("level") == want.level):
+            continue
+        groups.setdefault((want.on, want.level), []).append(light)
     out: list[tuple[list[Device], dict[str, object]]] = []
     for (on, level), devs in groups.items():
         params: dict[str, object] = {"on": on}
         if level is not None:
             params["level"] = level
         out.append((devs, params))
-    return out
-
-
-def _shows(state: dict[str, object], want: Desired) -> bool:
-    """Whether a reported state (or a command's parameters) is ``want``."""
-    return state.get("on") == want.on and (want.level is None or state.get("level") == want.level)
-
-
-def _in_flight(session: Session, device_pks: list[int]) -> dict[int, list[dict[str, object]]]:
-    """The parameters of the commands still queued or awaiting confirmation, per light."""
-    out: dict[int, list[dict[str, object]]] = {}
-    for i in range(0, len(device_pks), 500):
-        rows = session.execute(
-            select(CommandRow.device_pk, CommandRow.params).where(
-                CommandRow.device_pk.in_(device_pks[i : i + 500]), CommandRow.status.in_(_IN_FLIGHT)
-            )
-        )
-        for pk, params in rows:
-            out.setdefault(pk, []).append({"on": True, **(params or {})})  # as ``_action_of`` reads it
     return out
 
 

@@ -104,6 +104,10 @@ class CommandPublic(BaseModel):
     error: str | None
     result_state: dict[str, Any] | None
     issued_by: int | None
+    source: str = Field(
+        description="what issued it: manual (a person), schedule (a timetable step), restore (desired "
+        "state re-applied), emergency, broadcast or resumed (announcements)"
+    )
     created_at: UtcDateTime
     sent_at: UtcDateTime | None
     expires_at: UtcDateTime
