@@ -176,7 +176,7 @@ def test_light_back_online_and_hub_restart_reapply_desired_state(
 
     def confirmed() -> bool:
         latest = again.http.get(url, params={"device_id": light_id}).json()["items"][0]
-        return bool(latest["status"] == "confirmed")
+        return bool(latest["status"] == "confirmed" and latest["source"] == "restore")
 
     again.wait(confirmed, what="the re-applying command confirmed")
 
