@@ -362,8 +362,7 @@ class ScheduleEngine:
                 log.error("%s %s failed: %s", kind, raw_id, event.exception)
                 return
             planned = event.scheduled_run_time + self._lead_of(kind)
-            log.warning("%s %s missed its run at %s", kind, raw_id, planned)
-            self._record(
+            recorded = self._record(
                 kind,
                 int(raw_id),
                 row.area_id,
@@ -372,6 +371,9 @@ class ScheduleEngine:
                 "the hub was not running within the grace window",
                 None,
             )
+            if not recorded:  # this firing was run or found missed already: tell nobody twice
+                return
+            log.warning("%s %s missed its run at %s", kind, raw_id, planned)
             if self.on_missed is not None:
                 self.on_missed(kind, row.area_id, getattr(row, "name", raw_id), planned)
         except Exception:

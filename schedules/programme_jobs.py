@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from apscheduler.triggers.date import DateTrigger
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,6 +31,7 @@ def reconcile_programmes(scheduler: Any, sessions: sessionmaker[Session]) -> set
             .where(BroadcastProgramme.enabled.is_(True))
         ).all()
     wanted: set[str] = set()
+    now = datetime.now(UTC)
     for p, area in rows:
         jid = f"programme-{p.id}"
         existing = scheduler.get_job(jid)
@@ -41,6 +43,14 @@ def reconcile_programmes(scheduler: Any, sessions: sessionmaker[Session]) -> set
         except ProgrammeError as exc:
             log.error("programme %s cannot be scheduled: %s", p.id, exc)
             continue
+        grace = p.grace_s if p.misfire == "run_late" else 1
+        if isinstance(trigger, DateTrigger) and trigger.run_date + timedelta(seconds=grace) < now:
+            # A one-off that is over: the scheduler dropped its job after running it or
+            # finding it missed. Added again it would be found missed on every pass; a job
+            # still stored (the hub was down at its time) is left for the scheduler to record.
+            if existing is not None:
+                wanted.add(jid)
+            continue
         wanted.add(jid)
         scheduler.add_job(
             jobs.fire_programme,
@@ -49,7 +59,7 @@ def reconcile_programmes(scheduler: Any, sessions: sessionmaker[Session]) -> set
             id=jid,
             name=_version(p, area),
             replace_existing=True,
-            misfire_grace_time=p.grace_s if p.misfire == "run_late" else 1,
+            misfire_grace_time=grace,
         )
     return wanted
 
