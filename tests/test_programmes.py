@@ -65,18 +65,20 @@ def test_programme_missed_while_down_is_recorded_and_reported(
     area = sim_area_factory(lights=1, streets=1, speakers=1, speaker_zones=1, cameras=0, timings=SPEAK)
     first = area.hub
     first.wait_scheduling()
-    on_date = (datetime.now(TZ) + timedelta(seconds=1.5)).date().isoformat()
+    # Far enough ahead that the first hub is down before it, even on a slow machine.
+    at = datetime.now(TZ) + timedelta(seconds=4)
     missed = create(
         first,
         area.code,
         recurrence="once",
-        on_date=on_date,
-        at=clock_in(1.5),
+        on_date=at.date().isoformat(),
+        at=at.strftime("%H:%M:%S"),
         misfire="skip",
         text="Thông báo sẽ bị lỡ.",
     )
     first.runtime.stop()
-    time.sleep(3)
+    while datetime.now(TZ) < at + timedelta(seconds=2):  # past its time and its 1 s grace
+        time.sleep(0.1)
     second = hub_factory(broker)
     second.wait(lambda: any(r["outcome"] == "missed" for r in runs(second, area.code)), what="miss recorded")
     (run,) = runs(second, area.code, outcome="missed")
