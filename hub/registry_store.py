@@ -24,7 +24,7 @@ from devices.messages import (
     StateReport,
 )
 from devices.payloads import EVENTS_BY_KIND, Availability, Kind
-from hub.bulk_sql import EncodedJSON, insert_rows_skipping_duplicates, update_changed, update_rows
+from hub.bulk_sql import EncodedJSON, insert_rows_skipping_duplicates, update_rows
 from hub.device_refs import DeviceRef, DeviceRefs
 from hub.models import (
     OPEN_COMMAND_STATUSES,
@@ -125,12 +125,13 @@ class RegistryStore:
         # Core, many rows per statement, one set of statements per set of changed columns (a
         # batch of states is one): the ORM's bulk update costs more per row than SQLite does.
         # Columns set to the batch's own time (last seen, ...) are bound once per statement.
-        by_time: dict[tuple[str, ...], dict[int, dict[str, Any]]] = {}
+        groups: dict[tuple[tuple[str, ...], tuple[str, ...]], list[dict[str, Any]]] = {}
         for pk, f in b.updates.items():
+            own = {k: v for k, v in f.items() if v is not b.now}
             at_now = tuple(sorted(k for k, v in f.items() if v is b.now))
-            by_time.setdefault(at_now, {})[pk] = {k: v for k, v in f.items() if v is not b.now}
-        for at_now, changed in by_time.items():
-            update_changed(conn, _devices, changed, also=dict.fromkeys((*at_now, "updated_at"), b.now))
+            groups.setdefault((tuple(sorted(own)), at_now), []).append({"id": pk, **own})
+        for (_, at_now), rows in groups.items():
+            update_rows(conn, _devices, ("id",), rows, also=dict.fromkeys((*at_now, "updated_at"), b.now))
         insert_rows_skipping_duplicates(conn, _events, b.events, also={"received_at": b.now})
         update_rows(
             conn,

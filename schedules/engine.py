@@ -37,6 +37,8 @@ from schedules.programme_jobs import programme_due, reconcile_programmes
 from schedules.trigger import TimetableTrigger
 
 log = logging.getLogger(__name__)
+# A light command from a timetable or a restore waits this long for an offline light.
+LIGHT_TTL_S = 600
 LATE_AFTER = timedelta(seconds=2)
 
 
@@ -314,7 +316,7 @@ class ScheduleEngine:
             copies("light.set", params),
             None,
             wait_s=0,
-            ttl_s=600,
+            ttl_s=LIGHT_TTL_S,
             source=source,
         )
 
@@ -388,7 +390,7 @@ class ScheduleEngine:
             copies("light.set", params),
             None,
             wait_s=0,
-            ttl_s=600,
+            ttl_s=LIGHT_TTL_S,
             source=source,
         )
 

@@ -457,16 +457,16 @@ def _changes(
         row = rows.get((r.state["announcement"], r.device))
         if status is None or row is None:
             continue  # not a playback report, or not a delivery of ours
-        now = changed.setdefault(row.id, {})
-        if now.get("status", row.status) in terminal and status.value not in terminal:
+        cols = changed.setdefault(row.id, {})
+        if cols.get("status", row.status) in terminal and status.value not in terminal:
             continue  # a late "playing" after the end
-        now["status"] = status.value
+        cols["status"] = status.value
         if status is DeliveryStatus.FINISHED:
             recovered.add(row.announcement_id)
         if r.state.get("started_at"):
-            now["started_at"] = datetime.fromtimestamp(r.state["started_at"] / 1000, UTC)
+            cols["started_at"] = datetime.fromtimestamp(r.state["started_at"] / 1000, UTC)
         if r.state.get("finished_at"):
-            now["finished_at"] = datetime.fromtimestamp(r.state["finished_at"] / 1000, UTC)
+            cols["finished_at"] = datetime.fromtimestamp(r.state["finished_at"] / 1000, UTC)
         if r.state.get("error"):
-            now["error"] = str(r.state["error"])[:200]
+            cols["error"] = str(r.state["error"])[:200]
     return changed, recovered
