@@ -3,7 +3,8 @@
 Facts this encodes (see DESIGN.md): VERSION2 callbacks, subscriptions restored in
 ``on_connect`` after every reconnect, ``connect_async`` so a broker that is still
 starting is retried, every callback guarded so an exception cannot kill the network
-thread, a bounded publish queue, and TCP_NODELAY so small packets are not held back.
+thread, a bounded publish queue, TCP_NODELAY so small packets are not held back, and
+any message from the broker counted as an answer to a ping (see ``_message``).
 """
 
 from __future__ import annotations
@@ -276,6 +277,14 @@ class MqttLink:
 
     def _message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
         try:
+            # Any packet from the broker proves the connection alive, as a PINGRESP would.
+            # A subscription matching 100,000 retained messages puts the PINGRESP behind
+            # them all, and paho 2.1-2.2 then closes a busy, healthy link as "Keep alive
+            # timeout" (its re-ping while bytes still arrive loses a sub-millisecond race),
+            # and the reconnect's subscription sends every retained message again.
+            # Clearing the wait lets paho ping again one keep-alive later, as usual.
+            if getattr(client, "_ping_t", 0):
+                client._ping_t = 0
             if self._on_message is not None:
                 self._on_message(Received(msg.topic, bytes(msg.payload), bool(msg.retain), msg.qos, msg.mid))
         except Exception:

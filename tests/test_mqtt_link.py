@@ -1,8 +1,9 @@
-"""The project's one paho wrapper against a real broker: acknowledging many messages at once."""
+"""The project's one paho wrapper on a real broker: batched acknowledgements, keep-alive under a backlog."""
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 
@@ -66,3 +67,42 @@ def test_messages_acknowledged_together_are_not_redelivered_and_the_rest_are(bro
     finally:
         resumed.stop()
         publisher.stop()
+
+
+def test_a_link_far_behind_a_flood_of_retained_messages_stays_connected(own_broker: Broker) -> None:
+    """The broker answers a ping only after the backlog ahead of it; the link must not give up."""
+    count, topic = 3_000, f"khu/v1/flood{os.getpid()}"
+    publisher = raw_link(own_broker, "flood-publisher")
+    body = b"x" * 200
+    for i in range(count - 1):
+        assert publisher.publish(Outbound(f"{topic}/d{i}/state", body, qos=1, retain=True))
+    last = publisher.publish_with_receipt(Outbound(f"{topic}/d{count - 1}/state", body, qos=1, retain=True))
+    assert last is not None
+    _wait(last.done, timeout=60)
+    publisher.stop()
+
+    got: list[Received] = []
+    stop = threading.Event()
+
+    def slow(msg: Received) -> None:
+        got.append(msg)
+        until = time.perf_counter() + 0.0002  # validating and queueing, as the hub does
+        while time.perf_counter() < until:
+            pass
+
+    def busy() -> None:  # the hub's writer: another thread wanting the interpreter
+        while not stop.is_set():
+            sum(range(2000))
+
+    writer = threading.Thread(target=busy, daemon=True)
+    writer.start()
+    consumer = raw_link(
+        own_broker, "flood-consumer", on_message=slow, keepalive=1, subscriptions=(f"{topic}/+/state",)
+    )
+    try:
+        _wait(lambda: len(got) >= count or consumer.connects > 1, timeout=120)
+        assert consumer.connects == 1, "the link dropped its connection while reading the backlog"
+        assert len({m.topic for m in got}) == count
+    finally:
+        stop.set()
+        consumer.stop()
