@@ -10,7 +10,7 @@ import pytest
 
 from devices.sim import SimTimings
 from hub.models import Role
-from tests.conftest import SimArea
+from tests.conftest import SimArea, statements
 
 DEBOUNCE_S = 1.0
 # Heartbeats and motion off: only what the test does happens.
@@ -104,6 +104,20 @@ def test_gateway_loss_alerts_each_camera_once(sim_area_factory: Callable[..., Si
         [o] = outages(area, cam)
         assert o["alerted"] is True
         assert o["ended_at"] is not None
+
+
+def test_a_power_cut_opens_every_camera_outage_in_one_statement(
+    sim_area_factory: Callable[..., SimArea],
+) -> None:
+    area = start(sim_area_factory, cameras=40, dedicated=False)
+    hub = area.hub
+    hub.runtime.camera_alerts.debounce_s = 60.0  # the outages, not the alerts
+    with statements(hub) as seen:
+        area.fleet.abort_gateway(0)  # every camera behind it goes dark at once
+        hub.wait(lambda: all(outages(area, f"cam-{n:02d}") for n in range(1, 41)), what="40 outages")
+    inserts = [sql for sql in seen if sql.lstrip().upper().startswith("INSERT INTO CAMERA_OUTAGES")]
+    assert 1 <= len(inserts) <= 2, inserts  # one per ingest batch that carried the news, not one per camera
+    assert all(len(outages(area, f"cam-{n:02d}")) == 1 for n in range(1, 41))
 
 
 def test_tampering_alerts_at_once_and_not_in_a_storm(sim_area_factory: Callable[..., SimArea]) -> None:

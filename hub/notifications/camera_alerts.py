@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from devices.payloads import Kind, Priority
@@ -104,8 +104,12 @@ class CameraAlerts:
         # The batch's cameras and their open outages in a few queries, not two per change:
         # after 30,000 cameras came back online at once this thread stayed busy for a minute.
         # Only this thread opens and closes outages, so the set stays true as it goes.
+        # Outages are opened together, in one transaction, when the batch is done (a power
+        # cut takes every camera of a street at once: one transaction each kept this thread,
+        # and the GIL, busy for minutes at 30,000), or before a recovery that needs its row.
         cams = self._cameras({(c.area, c.device) for c in changes})
         open_pks = _open_outage_pks(self._sessions, [cam.pk for cam in cams.values()])
+        down: list[_Camera] = []
         for ch in changes:
             cam = cams.get((ch.area, ch.device))
             if cam is None:
@@ -114,23 +118,27 @@ class CameraAlerts:
                 if ch.fields["online"]:
                     if cam.pk in open_pks:
                         open_pks.discard(cam.pk)
+                        self._down(down)  # its outage may be among them
+                        down.clear()
                         self._back(cam)
-                elif cam.pk not in open_pks:
+                elif cam.pk not in open_pks:  # else already counted (a gateway's Will repeats it)
                     open_pks.add(cam.pk)
-                    self._down(cam)
+                    down.append(cam)
             elif _tampering(ch) and ch.fields["event"].get("active"):
                 self._tampering_alert(cam)
+        self._down(down)
 
-    def _down(self, cam: _Camera) -> None:
+    def _down(self, cams: list[_Camera]) -> None:
+        """Open an outage for each of these cameras, with its debounce timer."""
+        if not cams:
+            return
         now = datetime.now(UTC)
+        rows = [{"area_id": c.area_id, "device_pk": c.pk, "started_at": now} for c in cams]
         with self._sessions.begin() as session:
-            if _open_outage(session, cam.pk) is not None:
-                return  # already counted (a gateway's Will repeats what the camera said)
-            outage = CameraOutage(area_id=cam.area_id, device_pk=cam.pk, started_at=now)
-            session.add(outage)
-            session.flush()
-            oid = outage.id
-        heapq.heappush(self._timers, (time.monotonic() + self.debounce_s, oid))
+            ids = session.scalars(insert(CameraOutage).returning(CameraOutage.id), rows).all()
+        due = time.monotonic() + self.debounce_s
+        for oid in ids:
+            heapq.heappush(self._timers, (due, oid))
 
     def _back(self, cam: _Camera) -> None:
         now = datetime.now(UTC)
