@@ -10,11 +10,9 @@ neighbouring speakers do not echo.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -31,7 +29,8 @@ from hub.broadcasts.models import (
     DeliveryStatus,
     SpeakerDelivery,
 )
-from hub.bulk_sql import insert_rows_skipping_duplicates, update_changed
+from hub.broadcasts.speaker_reports import SpeakerReports
+from hub.bulk_sql import insert_rows_skipping_duplicates
 from hub.command_factory import copies
 from hub.commands import PUBLISH_FAILED, CommandService, Staged, Target
 from hub.models import Area, Device, DeviceStatus, as_utc
@@ -40,15 +39,7 @@ from hub.registry_store import Change
 log = logging.getLogger(__name__)
 _deliveries = cast(Table, SpeakerDelivery.__table__)
 RANK = {Priority.NORMAL.value: 0, Priority.PRIORITY.value: 1, Priority.EMERGENCY.value: 2}
-_PLAYBACK = {p.value: p for p in DeliveryStatus}
 Notifier = Callable[[int, str, str, Priority, str | None, str | None], object]
-
-
-@dataclass(frozen=True, slots=True)
-class _Report:
-    area: str
-    device: str
-    state: dict[str, Any]
 
 
 class BroadcastService:
@@ -65,7 +56,7 @@ class BroadcastService:
         self._audio_url = audio_url
         self._lead = timedelta(milliseconds=sync_lead_ms)
         self.end_grace = timedelta(seconds=end_grace_s)
-        self._reports: queue.Queue[_Report] = queue.Queue()
+        self._reports = SpeakerReports()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="broadcasts", daemon=True)
@@ -84,11 +75,7 @@ class BroadcastService:
 
     def on_changes(self, changes: list[Change]) -> None:
         """Speaker reports (ingest writer thread): hand over, never do database work here."""
-        for ch in changes:
-            state = ch.fields.get("state")
-            if ch.kind == "speaker" and state and state.get("announcement"):
-                self._reports.put(_Report(ch.area, ch.device, state))
-        if not self._reports.empty():
+        if self._reports.collect(changes):
             self._wake.set()
 
     def speakers_for(self, session: Session, area_id: int, zone_ids: list[int] | None) -> list[Target]:
@@ -141,7 +128,7 @@ class BroadcastService:
             self._wake.wait(0.1)
             self._wake.clear()
             try:
-                self._apply_reports()
+                self._reports.apply(self._sessions)
                 self.tick(datetime.now(UTC))
             except Exception:
                 log.exception("broadcast tick failed")
@@ -396,77 +383,3 @@ class BroadcastService:
             )
             if ended.rowcount:
                 self._wake.set()  # speakers are free: the next one may start
-
-    def _apply_reports(self) -> None:
-        reports: list[_Report] = []
-        while True:
-            try:
-                reports.append(self._reports.get_nowait())
-            except queue.Empty:
-                break
-        if not reports:
-            return
-        with self._sessions.begin() as session:
-            changed, recovered = _changes(reports, self._deliveries_of(session, reports))
-            update_changed(session.connection(), _deliveries, changed)
-            if recovered:
-                # A speaker that was given up on as silent finished after all: it counts.
-                session.execute(
-                    update(Announcement)
-                    .where(
-                        Announcement.id.in_(recovered),
-                        Announcement.status == AnnouncementStatus.FAILED.value,
-                    )
-                    .values(status=AnnouncementStatus.DONE.value)
-                )
-
-    @staticmethod
-    def _deliveries_of(session: Session, reports: list[_Report]) -> dict[tuple[str, str], Any]:
-        """The deliveries the reports are about (id, announcement, device, status), in a few queries."""
-        announcements = {r.state["announcement"] for r in reports}
-        devices = sorted({r.device for r in reports})
-        rows: dict[tuple[str, str], Any] = {}
-        for i in range(0, len(devices), 500):
-            query = (
-                select(
-                    SpeakerDelivery.id,
-                    SpeakerDelivery.announcement_id,
-                    SpeakerDelivery.device_id,
-                    SpeakerDelivery.status,
-                )
-                .where(
-                    SpeakerDelivery.announcement_id.in_(announcements),
-                    SpeakerDelivery.device_id.in_(devices[i : i + 500]),
-                )
-                .order_by(SpeakerDelivery.id)
-            )
-            for row in session.execute(query):
-                rows.setdefault((row.announcement_id, row.device_id), row)
-        return rows
-
-
-def _changes(
-    reports: list[_Report], rows: dict[tuple[str, str], Any]
-) -> tuple[dict[int, dict[str, Any]], set[str]]:
-    """What the speakers' reports change: delivery id -> new columns; announcements finished after all."""
-    terminal = {s.value for s in TERMINAL_DELIVERY}
-    changed: dict[int, dict[str, Any]] = {}
-    recovered: set[str] = set()
-    for r in reports:
-        status = _PLAYBACK.get(r.state.get("playback", ""))
-        row = rows.get((r.state["announcement"], r.device))
-        if status is None or row is None:
-            continue  # not a playback report, or not a delivery of ours
-        cols = changed.setdefault(row.id, {})
-        if cols.get("status", row.status) in terminal and status.value not in terminal:
-            continue  # a late "playing" after the end
-        cols["status"] = status.value
-        if status is DeliveryStatus.FINISHED:
-            recovered.add(row.announcement_id)
-        if r.state.get("started_at"):
-            cols["started_at"] = datetime.fromtimestamp(r.state["started_at"] / 1000, UTC)
-        if r.state.get("finished_at"):
-            cols["finished_at"] = datetime.fromtimestamp(r.state["finished_at"] / 1000, UTC)
-        if r.state.get("error"):
-            cols["error"] = str(r.state["error"])[:200]
-    return changed, recovered
