@@ -36,7 +36,7 @@ def test_daily_programme_fires_once_and_plays_on_the_speakers(
     hub = area.hub
     hub.wait_scheduling()
     programme = create(
-        hub, area.code, recurrence="daily", at=clock_in(1.5), text="Bản tin buổi sáng của phường."
+        hub, area.code, recurrence="daily", at=clock_in(4), text="Bản tin buổi sáng của phường."
     )
     assert programme["next_run"] is not None
     preview = hub.http.get(f"/api/v1/areas/{area.code}/schedule/preview", params={"hours": 25}).json()
@@ -104,8 +104,8 @@ def test_one_off_programme_plays_once_and_is_not_reported_missed_afterwards(
     area = sim_area_factory(lights=1, streets=1, speakers=1, speaker_zones=1, cameras=0, timings=SPEAK)
     hub = area.hub
     hub.wait_scheduling()
-    on_date = (datetime.now(TZ) + timedelta(seconds=1.5)).date().isoformat()
-    create(hub, area.code, recurrence="once", on_date=on_date, at=clock_in(1.5), text="Một lần thôi.")
+    on_date = (datetime.now(TZ) + timedelta(seconds=4)).date().isoformat()
+    create(hub, area.code, recurrence="once", on_date=on_date, at=clock_in(4), text="Một lần thôi.")
     hub.wait(lambda: len(announcements(hub, area.code)) == 1, what="programme fired")
     time.sleep(1.5)  # several passes of the scheduler (every 0.2 s here)
     assert [r["outcome"] for r in runs(hub, area.code)] == ["done"]

@@ -53,8 +53,9 @@ def test_short_interval_timetable_fires_and_switches_simulated_lights(
         hub,
         area.code,
         steps=[
-            {"trigger": "clock", "at": clock_in(1.5), "on": True, "level": 80},
-            {"trigger": "clock", "at": clock_in(3.0), "on": True, "level": 20},
+            # Whole seconds, so up to one second nearer than asked: room for a slow machine.
+            {"trigger": "clock", "at": clock_in(4), "on": True, "level": 80},
+            {"trigger": "clock", "at": clock_in(7), "on": True, "level": 20},
         ],
     )
     assert tt["next_run"] is not None
@@ -223,7 +224,7 @@ def test_zones_due_at_the_same_instant_fire_together_and_only_once(
     lights = hub.http.get(f"/api/v1/areas/{area.code}/devices", params={"kind": "light"}).json()["items"]
     zone_ids = sorted({d["zone_id"] for d in lights})
     assert len(zone_ids) == 2
-    step = {"trigger": "clock", "at": clock_in(1.5), "on": True, "level": 60}
+    step = {"trigger": "clock", "at": clock_in(4), "on": True, "level": 60}
     ids = [create(hub, area.code, zone_id=z, steps=[step])["id"] for z in zone_ids]
     hub.wait(lambda: levels(area) == {(True, 60)}, what="both zones switched")
     hub.wait(lambda: len(runs(hub, area.code)) == 2, what="one run per timetable")
@@ -242,7 +243,7 @@ def test_a_step_is_worked_out_ahead_and_sent_at_its_instant_never_before(
     hub.wait_scheduling()
     lead = timedelta(milliseconds=hub.settings.timetable_lead_ms)
     assert lead > timedelta(0)
-    at = clock_in(2.5)
+    at = clock_in(4)
     planned = datetime.combine(datetime.now(TZ).date(), time_of.fromisoformat(at), TZ)
     tt = create(hub, area.code, steps=[{"trigger": "clock", "at": at, "on": True, "level": 35}])
     # The phone is told the step's own instant; the job itself fires the lead before it.
