@@ -23,6 +23,7 @@ from sqlalchemy import ColumnElement, Connection, Dialect, Table, bindparam, col
 from sqlalchemy.dialects import postgresql, sqlite
 
 MAX_ROWS = 256  # rows per statement: well under SQLite's 32,766 bound parameters
+IN_CHUNK = 500  # ids per ``IN (...)`` of a read, for the same limit
 # Statement sizes a chunk is padded to. Few, because compiling a new shape costs 5-40 ms
 # (it showed in the broadcast worker's profile); padding costs SQLite next to nothing.
 _SIZES = (1, 4, 16, 64, MAX_ROWS)

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from devices.messages import CommandOrder
 from devices.payloads import Command
-from hub.bulk_sql import EncodedJSON, insert_rows_skipping_duplicates
+from hub.bulk_sql import IN_CHUNK, EncodedJSON, insert_rows_skipping_duplicates
 from hub.command_sweeper import BACKGROUND_CONFIRM_S, CommandSweeper, Outcome, epoch_ms
 from hub.models import Area, CommandRow, CommandStatus, User
 from hub.registry_store import Change, command_status_for
@@ -69,9 +69,6 @@ class Staged:
 PUBLISH_FAILED = "the hub could not queue it for the broker"
 
 _commands = cast(Table, CommandRow.__table__)
-
-# Ids per ``IN (...)`` when reading commands back (well under SQLite's bound-variable limit).
-_IN_CHUNK = 500
 
 
 class CommandService:
@@ -241,8 +238,8 @@ class CommandService:
         fresh: dict[str, Any] = {}
         if rest:
             with self._sessions() as session:
-                for i in range(0, len(rest), _IN_CHUNK):
-                    chunk = rest[i : i + _IN_CHUNK]
+                for i in range(0, len(rest), IN_CHUNK):
+                    chunk = rest[i : i + IN_CHUNK]
                     query = select(
                         CommandRow.id, CommandRow.status, CommandRow.result_state, CommandRow.error
                     ).where(CommandRow.id.in_(chunk))

@@ -14,11 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from devices.messages import Inbound, Rejected, RejectReason
+from hub.bulk_sql import IN_CHUNK
 from hub.models import Area, Device
 
-# What the cache keeps of a device, and how many device ids one IN (...) read asks for.
+# What the cache keeps of a device.
 _COLUMNS = (Device.id, Device.kind, Device.status, Device.state_ts, Device.state, Device.via)
-_IN_CHUNK = 500
 
 Key = tuple[str, str]  # (area code, device id)
 
@@ -110,10 +110,10 @@ class DeviceRefs:
             except Rejected:
                 continue  # each of its messages is rejected on its own
             wanted = sorted(devices)
-            for i in range(0, len(wanted), _IN_CHUNK):
+            for i in range(0, len(wanted), IN_CHUNK):
                 rows = session.execute(
                     select(*_COLUMNS, Device.device_id).where(
-                        Device.area_id == area_id, Device.device_id.in_(wanted[i : i + _IN_CHUNK])
+                        Device.area_id == area_id, Device.device_id.in_(wanted[i : i + IN_CHUNK])
                     )
                 )
                 for row in rows:

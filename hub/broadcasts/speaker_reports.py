@@ -22,12 +22,11 @@ from hub.broadcasts.models import (
     DeliveryStatus,
     SpeakerDelivery,
 )
-from hub.bulk_sql import update_changed
+from hub.bulk_sql import IN_CHUNK, update_changed
 from hub.registry_store import Change
 
 _deliveries = cast(Table, SpeakerDelivery.__table__)
 _PLAYBACK = {p.value: p for p in DeliveryStatus}
-_IN_CHUNK = 500  # device ids per IN (...), well under SQLite's bound-variable limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +78,7 @@ def _deliveries_of(session: Session, reports: list[_Report]) -> dict[tuple[str, 
     announcements = {r.state["announcement"] for r in reports}
     devices = sorted({r.device for r in reports})
     rows: dict[tuple[str, str], Any] = {}
-    for i in range(0, len(devices), _IN_CHUNK):
+    for i in range(0, len(devices), IN_CHUNK):
         query = (
             select(
                 SpeakerDelivery.id,
@@ -89,7 +88,7 @@ def _deliveries_of(session: Session, reports: list[_Report]) -> dict[tuple[str, 
             )
             .where(
                 SpeakerDelivery.announcement_id.in_(announcements),
-                SpeakerDelivery.device_id.in_(devices[i : i + _IN_CHUNK]),
+                SpeakerDelivery.device_id.in_(devices[i : i + IN_CHUNK]),
             )
             .order_by(SpeakerDelivery.id)
         )

@@ -20,6 +20,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from devices.payloads import Kind, Priority
+from hub.bulk_sql import IN_CHUNK
 from hub.models import Area, Device, DeviceStatus, as_utc
 from hub.notifications.metrics import NotificationMetrics
 from hub.notifications.models import CameraOutage
@@ -30,7 +31,6 @@ from hub.registry_store import Change
 log = logging.getLogger(__name__)
 
 _STOP = object()
-_IN_CHUNK = 500  # ids per IN (...), well under SQLite's bound-variable limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,13 +226,13 @@ class CameraAlerts:
         found: dict[tuple[str, str], _Camera] = {}
         with self._sessions() as session:
             for area, devices in by_area.items():
-                for i in range(0, len(devices), _IN_CHUNK):
+                for i in range(0, len(devices), IN_CHUNK):
                     rows = session.execute(
                         select(Device.id, Device.area_id, Device.device_id, Device.name, Area.timezone)
                         .join(Area, Area.id == Device.area_id)
                         .where(
                             Area.code == area,
-                            Device.device_id.in_(devices[i : i + _IN_CHUNK]),
+                            Device.device_id.in_(devices[i : i + IN_CHUNK]),
                             Device.status == DeviceStatus.ACTIVE.value,
                         )
                     )
@@ -274,11 +274,11 @@ def _open_outage_pks(sessions: sessionmaker[Session], pks: list[int]) -> set[int
     """Which of these cameras have an outage still open."""
     out: set[int] = set()
     with sessions() as session:
-        for i in range(0, len(pks), _IN_CHUNK):
+        for i in range(0, len(pks), IN_CHUNK):
             out.update(
                 session.scalars(
                     select(CameraOutage.device_pk).where(
-                        CameraOutage.device_pk.in_(pks[i : i + _IN_CHUNK]), CameraOutage.ended_at.is_(None)
+                        CameraOutage.device_pk.in_(pks[i : i + IN_CHUNK]), CameraOutage.ended_at.is_(None)
                     )
                 )
             )
