@@ -1,11 +1,12 @@
 """Codecs translate between a wire protocol and the typed messages of ``devices.messages``.
 
-The hub only ever sees ``Inbound`` and ``CommandOrder``; a Tasmota or Frigate codec
-added beside the native one plugs in through the same ``Codec`` protocol.
+The hub only ever sees ``Inbound`` and ``CommandOrder``; the Tasmota, Zigbee2MQTT, ESPHome
+and Frigate codecs (``devices.protocols``) plug in beside the native one through ``Codec``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from pydantic import TypeAdapter, ValidationError
@@ -14,6 +15,7 @@ from devices import topics
 from devices.messages import (
     AvailabilityReport,
     CommandOrder,
+    Decoded,
     EventReport,
     Inbound,
     InfoReport,
@@ -24,6 +26,14 @@ from devices.messages import (
     StateReport,
 )
 from devices.payloads import MAX_PAYLOAD_BYTES, Availability, DeviceEvent, DeviceInfo, DeviceState
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceTopics:
+    """What a device's own broker account may publish and read (topic filters)."""
+
+    publish: tuple[str, ...]
+    read: tuple[str, ...]
 
 
 class Codec(Protocol):
@@ -39,12 +49,33 @@ class Codec(Protocol):
         """True when ``topic`` belongs to this protocol."""
         ...
 
-    def decode(self, topic: str, payload: bytes) -> Inbound:
-        """Turn one received message into a typed message, or raise ``Rejected``."""
+    def decode(self, topic: str, payload: bytes) -> Decoded:
+        """Turn one received message into typed messages, or raise ``Rejected``.
+
+        A list when one message speaks for several devices (a bridge's device list, a
+        Frigate's stats), empty when it says nothing the hub keeps; a ``Rejected`` in the
+        list refuses (and counts) one of them without dropping the others.
+        """
         ...
 
     def encode(self, order: CommandOrder) -> Outbound:
         """Turn a command for one device into a message for the broker."""
+        ...
+
+    def hub_publishes(self) -> list[str]:
+        """Topic filters the hub's broker account may publish to for this protocol."""
+        ...
+
+    def device_topics(self, area: str, device: str, gateway: bool) -> DeviceTopics:
+        """The topics of one device's (or bridge's) own account."""
+        ...
+
+    def offline(self, area: str, device: str) -> Outbound | None:
+        """The retained "offline" the hub publishes for a device whose account it revoked."""
+        ...
+
+    def setup(self, area: str, device: str, username: str, password: str, host: str, port: int) -> list[str]:
+        """What to type into the device's own settings to join the hub, line by line."""
         ...
 
 
@@ -106,6 +137,28 @@ class NativeCodec:
         name = topics.topic(order.area, order.device, topics.Channel.CMD)
         body = order.command.model_dump_json(exclude_none=True).encode()
         return Outbound(name, body, qos=1, retain=False)
+
+    def hub_publishes(self) -> list[str]:
+        return [f"{topics.ROOT}/+/+/{c.value}" for c in (topics.Channel.CMD, topics.Channel.STATUS)]
+
+    def device_topics(self, area: str, device: str, gateway: bool) -> DeviceTopics:
+        own = (topics.Channel.STATE, topics.Channel.STATUS, topics.Channel.EVENT, topics.Channel.INFO)
+        return DeviceTopics(
+            tuple(topics.topic(area, device, c) for c in own),
+            (topics.topic(area, device, topics.Channel.CMD),),
+        )
+
+    def offline(self, area: str, device: str) -> Outbound | None:
+        name = topics.topic(area, device, topics.Channel.STATUS)
+        return Outbound(name, Availability.OFFLINE.value.encode(), qos=1, retain=True)
+
+    def setup(self, area: str, device: str, username: str, password: str, host: str, port: int) -> list[str]:
+        return [
+            f"broker: {host}:{port}",
+            f"username and client id: {username}",
+            f"password: {password}",
+            f"topics: {topics.ROOT}/{area}/{device}/<channel> (docs/protocol.md)",
+        ]
 
 
 def encode_report(area: str, device: str, channel: topics.Channel, body: bytes) -> Outbound:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -9,6 +10,7 @@ from devices.payloads import (
     Availability,
     CameraState,
     Command,
+    DetectionEvent,
     DeviceInfo,
     Heartbeat,
     LampFaultEvent,
@@ -20,7 +22,7 @@ from devices.payloads import (
 )
 
 AnyState = LightState | SpeakerState | CameraState
-AnyEvent = Heartbeat | MotionEvent | TamperingEvent | LampFaultEvent | StorageEvent
+AnyEvent = Heartbeat | MotionEvent | TamperingEvent | LampFaultEvent | StorageEvent | DetectionEvent
 
 
 class RejectReason(StrEnum):
@@ -37,7 +39,10 @@ class RejectReason(StrEnum):
     WRONG_EVENT = "wrong_event_for_kind"
     STALE = "stale"
     RETIRED = "retired_device"
+    VIA_MISMATCH = "via_mismatch"
     OVERLOADED = "overloaded"
+    ENROLMENT_CLOSED = "enrolment_closed"
+    ENROLMENT_FLOOD = "enrolment_flood"
 
 
 class Rejected(Exception):
@@ -58,12 +63,20 @@ class Source:
     codec: str
     # A retained message replayed by the broker says nothing about the device being alive now.
     retained: bool = False
+    # The bridge whose topic tree carried the message (Zigbee2MQTT, Frigate): it may speak
+    # only for the devices registered behind it.
+    via: str | None = None
+    # Read on a topic any enrolling device may write (Tasmota's discovery): it may make a
+    # pending device, never change a known one.
+    unverified: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class InfoReport:
     source: Source
     info: DeviceInfo
+    # A device enrolling itself chose the password its account will have once accepted.
+    secret: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +97,19 @@ class EventReport:
     event: AnyEvent
 
 
-Inbound = InfoReport | AvailabilityReport | StateReport | EventReport
+@dataclass(frozen=True, slots=True)
+class SnapshotReport:
+    """A camera's latest picture of something it detected (Frigate), JPEG."""
+
+    source: Source
+    label: str
+    jpeg: bytes
+
+
+Inbound = InfoReport | AvailabilityReport | StateReport | EventReport | SnapshotReport
+# What a codec makes of one message: a list when it speaks for several devices, where a
+# ``Rejected`` refuses one of them without dropping the rest.
+Decoded = Inbound | Sequence[Inbound | Rejected]
 
 
 @dataclass(frozen=True, slots=True)

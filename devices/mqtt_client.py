@@ -25,6 +25,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from devices.messages import Outbound
 
 log = logging.getLogger(__name__)
+_SUBS_PER_PACKET = 500
 _PUBACK = struct.Struct("!BBH")  # PUBACK of MQTT 3.1.1 (the link's protocol): type, length 2, id
 
 
@@ -77,6 +78,10 @@ class LinkConfig:
     will: Outbound | None = None
     birth: Outbound | None = None
     subscriptions: Sequence[str] = field(default_factory=tuple)
+    # paho's reconnect back-off doubles from 1 s up to this; devices on the street use 60 s.
+    reconnect_max_s: int = 8
+    # A CA certificate file: connect with TLS, checking the broker's certificate against it.
+    tls_ca_file: str | None = None
 
 
 class MqttLink:
@@ -88,14 +93,18 @@ class MqttLink:
         on_message: Callable[[Received], None] | None = None,
         on_connected: Callable[[], None] | None = None,
         on_disconnected: Callable[[], None] | None = None,
+        on_refused: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
         self._on_message = on_message
         self._on_connected = on_connected
         self._on_disconnected = on_disconnected
+        # Told the broker's reason when it refuses the CONNECT (paho retries by itself).
+        self._on_refused = on_refused
         self._connected = threading.Event()
         self._subscribed = threading.Event()
-        self._subscribe_mid: int | None = None
+        # SUBSCRIBE packets not acknowledged yet on this connection: mid -> their filters.
+        self._pending_subs: dict[int, Sequence[str]] = {}
         self.connects = 0
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
@@ -106,6 +115,8 @@ class MqttLink:
         )
         if config.username is not None:
             client.username_pw_set(config.username, config.password)
+        if config.tls_ca_file is not None:
+            client.tls_set(ca_certs=config.tls_ca_file)
         if config.will is not None:
             w = config.will
             client.will_set(w.topic, w.payload, qos=w.qos, retain=w.retain)
@@ -114,7 +125,7 @@ class MqttLink:
         # every unacknowledged message on each PUBACK to find one to release, O(n) per
         # acknowledgement, which was the largest single cost of a 1,000-device fan-out.
         client.max_inflight_messages_set(0)
-        client.reconnect_delay_set(min_delay=1, max_delay=8)
+        client.reconnect_delay_set(min_delay=1, max_delay=config.reconnect_max_s)
         client.on_socket_open = self._socket_open
         client.on_connect = self._connect
         client.on_disconnect = self._disconnect
@@ -229,10 +240,19 @@ class MqttLink:
         try:
             if reason.is_failure:
                 log.error("broker refused %s: %s", self.config.client_id, reason)
+                if self._on_refused is not None:
+                    self._on_refused(str(reason))
                 return
-            if self.config.subscriptions:
-                _, self._subscribe_mid = client.subscribe([(t, 1) for t in self.config.subscriptions])
-            else:
+            subs = list(self.config.subscriptions)
+            # A gateway reads one filter per device: thousands would not fit in one packet
+            # under the broker's max_packet_size.
+            chunks = [subs[i : i + _SUBS_PER_PACKET] for i in range(0, len(subs), _SUBS_PER_PACKET)]
+            self._pending_subs = {}
+            for chunk in chunks:
+                _, mid = client.subscribe([(t, 1) for t in chunk])
+                if mid is not None:
+                    self._pending_subs[mid] = chunk
+            if not chunks:
                 self._subscribed.set()
             if self.config.birth is not None:
                 b = self.config.birth
@@ -264,14 +284,17 @@ class MqttLink:
         self, client: paho.Client, userdata: Any, mid: int, reasons: list[ReasonCode], props: Any
     ) -> None:
         try:
-            if mid != self._subscribe_mid:
+            chunk = self._pending_subs.get(mid)
+            if chunk is None:
                 return
-            refused = [t for t, r in zip(self.config.subscriptions, reasons, strict=False) if r.is_failure]
+            refused = [t for t, r in zip(chunk, reasons, strict=False) if r.is_failure]
             if refused:
                 # An ACL said no: this account may not read these topics.
-                log.error("broker refused %s the subscriptions %s", self.config.client_id, refused)
+                log.error("broker refused %s the subscriptions %s", self.config.client_id, refused[:20])
                 return
-            self._subscribed.set()
+            del self._pending_subs[mid]
+            if not self._pending_subs:
+                self._subscribed.set()
         except Exception:
             log.exception("error in on_subscribe")
 

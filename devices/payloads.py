@@ -152,6 +152,10 @@ class SpeakerState(StateBase):
     priority: Priority | None = None
     started_at: EpochMs | None = None
     finished_at: EpochMs | None = None
+    # Whether the clock that read ``started_at`` is NTP-synchronised, and its offset from NTP
+    # time (positive: ahead) as the device's time daemon estimates it (docs/protocol.md §6.5).
+    clock_synced: bool | None = None
+    clock_offset_ms: Annotated[float, Field(ge=-86_400_000, le=86_400_000)] | None = None
 
 
 class CameraState(StateBase):
@@ -199,15 +203,24 @@ class StorageEvent(EventBase):
     storage: Storage
 
 
+class DetectionEvent(EventBase):
+    """Something the camera recognised (a person, a car at the entrance), from its start to its end."""
+
+    type: Literal["detection"] = "detection"
+    active: bool
+    label: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z0-9_]+$")]
+    score: Annotated[float, Field(ge=0, le=1)] | None = None
+
+
 DeviceEvent = Annotated[
-    Heartbeat | MotionEvent | TamperingEvent | LampFaultEvent | StorageEvent,
+    Heartbeat | MotionEvent | TamperingEvent | LampFaultEvent | StorageEvent | DetectionEvent,
     Field(discriminator="type"),
 ]
 
 EVENTS_BY_KIND: dict[Kind, frozenset[str]] = {
     Kind.LIGHT: frozenset({"heartbeat", "lamp_fault"}),
     Kind.SPEAKER: frozenset({"heartbeat"}),
-    Kind.CAMERA: frozenset({"heartbeat", "motion", "tampering", "storage"}),
+    Kind.CAMERA: frozenset({"heartbeat", "motion", "tampering", "storage", "detection"}),
     Kind.GATEWAY: frozenset({"heartbeat"}),
 }
 

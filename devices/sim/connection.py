@@ -162,19 +162,20 @@ class SimConnection:
 
     def _config(self) -> LinkConfig:
         if self.gateway_id is None:
-            commands = topics.device_subscription(self.area, self._owner_id())
+            commands: tuple[str, ...] = (topics.device_subscription(self.area, self._owner_id()),)
         else:
-            # One filter for the whole area; commands for devices elsewhere are ignored.
-            commands = f"{topics.ROOT}/{self.area}/+/{topics.Channel.CMD.value}"
+            # The broker lets a gateway read the commands of its own devices only.
+            commands = tuple(topics.device_subscription(self.area, d) for d in self._devices)
         return LinkConfig(
             host=self._broker.host,
             port=self._broker.port,
-            client_id=f"sim-{self.area}-{self.name}",
+            # The protocol's client id, to which the broker binds the account.
+            client_id=f"{self.area}.{self.name}",
             username=self._credentials.username if self._credentials else None,
             password=self._credentials.password if self._credentials else None,
             persistent=False,
             will=self._status(self._owner_id(), Availability.OFFLINE),
-            subscriptions=(commands,),
+            subscriptions=commands,
         )
 
     def _status(self, device_id: str, availability: Availability) -> Outbound:

@@ -15,6 +15,7 @@ from devices.payloads import Storage
 from devices.sim.camera import SimCamera
 from devices.sim.connection import SIM_ROOT
 from devices.sim.kinds import AnySimDevice
+from devices.sim.light import SimLight
 from devices.topics import is_ident
 
 
@@ -69,6 +70,14 @@ class Recording(_Control):
     value: bool
 
 
+class Press(_Control):
+    """A person at the light: its own button (toggle), or its switch or dimmer set to a value."""
+
+    action: Literal["press"]
+    on: bool | None = None
+    level: Annotated[int, Field(ge=0, le=100)] | None = None
+
+
 Control = Annotated[
     GoOffline
     | ComeBack
@@ -79,7 +88,8 @@ Control = Annotated[
     | Tampering
     | StorageHealth
     | Motion
-    | Recording,
+    | Recording
+    | Press,
     Field(discriminator="action"),
 ]
 _CONTROL = TypeAdapter[Control](Control)
@@ -141,6 +151,10 @@ def apply_control(device: AnySimDevice, control: Control) -> None:
             _camera(device, control.action).trigger_motion()
         case Recording(value=value):
             _camera(device, control.action).set_recording(value)
+        case Press(on=on, level=level):
+            if not isinstance(device, SimLight):
+                raise ValueError(f"'press' only applies to lights, not {device.device_id}")
+            device.press(on, level)
 
 
 def _camera(device: AnySimDevice, action: str) -> SimCamera:

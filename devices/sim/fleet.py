@@ -36,6 +36,15 @@ D = TypeVar("D", SimLight, SimSpeaker, SimCamera)
 _CONTROL_NAME = "_control"
 
 
+def gateway_shares(device_ids: Sequence[str], count: int) -> dict[str, list[str]]:
+    """Which devices each of ``count`` gateways ``gw-1``, ``gw-2``... carries.
+
+    Contiguous slices keep a street's lights on one gateway, as wiring would.
+    """
+    n = len(device_ids)
+    return {f"gw-{i + 1}": list(device_ids[n * i // count : n * (i + 1) // count]) for i in range(count)}
+
+
 class SimFleet:
     """Simulated devices of one area: ``start``, ``wait_online``, drive them, ``stop``."""
 
@@ -80,7 +89,8 @@ class SimFleet:
             LinkConfig(
                 host,
                 port,
-                f"sim-{area}-{_CONTROL_NAME}",
+                # A control account is bound to client id = its username.
+                control_credentials.username if control_credentials else f"sim-{area}-{_CONTROL_NAME}",
                 control_credentials.username if control_credentials else None,
                 control_credentials.password if control_credentials else None,
                 persistent=False,
@@ -183,19 +193,16 @@ class SimFleet:
                 for d in devices
             ]
         conns = []
-        for i in range(count):
-            name = f"gw-{i + 1}"
+        for name, share in gateway_shares(list(self._devices), count).items():
             if name in self._devices:
                 raise ValueError(f"device id {name} is reserved for a gateway")
-            # Contiguous slices keep a street's lights on one gateway, as wiring would.
-            share = devices[len(devices) * i // count : len(devices) * (i + 1) // count]
             conns.append(
                 SimConnection(
                     name,
                     self.area,
                     broker,
                     self._scheduler,
-                    share,
+                    [self._devices[d] for d in share],
                     gateway=True,
                     timings=self.timings,
                     credentials=self._credentials.get(name),

@@ -41,6 +41,12 @@ class SimLight(SimDevice[LightState]):
     def fault(self) -> LampFault | None:
         return self._fault
 
+    def press(self, on: bool | None = None, level: int | None = None) -> None:
+        """Someone works the light's own switch or dimmer: it acts and reports without a ``cmd``."""
+        if on is None and level is None:
+            on = not self._on  # a plain press of the button toggles it
+        self._scheduler.run_sync(lambda: self._apply(LightSet(id="local", on=on, level=level), cmd=None))
+
     def power_cut(self, on: bool = True, level: int = 100) -> None:
         """Lose the dim setting, as a luminaire does after a power cut (many restart at full)."""
         self._scheduler.run_sync(lambda: self._reset(on, level))
@@ -69,8 +75,11 @@ class SimLight(SimDevice[LightState]):
             raise TypeError(f"a light cannot execute {type(command).__name__}")
         self._later(self.action_delay_s, lambda: self._apply(command))
 
-    def _apply(self, command: LightSet) -> None:
-        """Apply a LightSet; a level alone switches the lamp on (above 0) or off (at 0)."""
+    def _apply(self, command: LightSet, cmd: str | None = "") -> None:
+        """Apply a LightSet; a level alone switches the lamp on (above 0) or off (at 0).
+
+        The state answers the command's id, or carries ``cmd`` when given (None: a local change).
+        """
         if command.level is not None:
             self._level = command.level
         if command.on is not None:
@@ -80,7 +89,7 @@ class SimLight(SimDevice[LightState]):
         if command.on and command.level is None and self._level == 0:
             # A plain "on" after being dimmed to 0 would stay dark; wall dimmers go to full.
             self._level = 100
-        self.report_state(cmd=command.id)
+        self.report_state(cmd=command.id if cmd == "" else cmd)
 
     def _apply_fault(self, fault: str | None) -> None:
         new = LampFault(fault) if fault is not None else None

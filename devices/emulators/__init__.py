@@ -1,0 +1,1 @@
+"""Emulators of off-the-shelf devices, written from each project's published documentation."""
