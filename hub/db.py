@@ -6,10 +6,14 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from hub.storage.state_files import create_private
 
 
 class Base(DeclarativeBase):
@@ -107,6 +111,7 @@ def make_engine(url: str, busy_timeout_s: float = 15) -> Engine:
         path = make_url(url).database
         if path and path != ":memory:" and not path.startswith("file:"):
             connect_args["factory"] = _locking_factory(os.path.realpath(path), busy_timeout_s)
+            create_private(Path(path))  # SQLite makes -wal and -shm with the same mode
         # Enough pooled connections for the HTTP worker threads and the hub's own: past the
         # pool size SQLAlchemy opens a fresh connection (and runs the pragmas) per checkout.
         engine = create_engine(url, connect_args=connect_args, pool_size=20, max_overflow=40)
@@ -118,6 +123,17 @@ def make_engine(url: str, busy_timeout_s: float = 15) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
+
+        @event.listens_for(engine, "handle_error")
+        def _reopen_after_disk_fault(context: ExceptionContext) -> None:
+            # SQLite decides at open whether a connection is read-only; one opened while the
+            # disk was read-only would stay so after it is fixed. Such a connection is dropped
+            # (only it: the others are fine) and the pool opens a fresh one.
+            err = context.original_exception
+            name = getattr(err, "sqlite_errorname", "") or ""
+            if name.startswith(("SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN")):
+                context.is_disconnect = True
+                context.invalidate_pool_on_disconnect = False
 
         return engine
     return create_engine(

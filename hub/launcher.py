@@ -15,13 +15,14 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from hub.accounts import create_user, has_admin
-from hub.broker import Broker, BrokerError
+from hub.auth.accounts import create_user, has_admin
+from hub.broker.process import Broker, BrokerError
+from hub.broker.supervisor import BrokerSupervisor
 from hub.db import make_engine, make_sessionmaker
-from hub.demo import layout_from_args, provision_simulator, register_demo_area
-from hub.migrate import upgrade
 from hub.models import Role
 from hub.settings import Settings
+from hub.simulated.demo import layout_from_args, provision_simulator, register_demo_area
+from hub.storage.migrate import upgrade
 
 
 def _port_busy(port: int) -> bool:
@@ -136,7 +137,7 @@ def run_everything(settings: Settings, args: argparse.Namespace) -> int:
             _online_count(base, args.area, password),
             expected,
         )
-        return _supervise(children)
+        return _supervise(children, BrokerSupervisor(broker))
     finally:
         for child in children.values():
             if child.poll() is None:
@@ -186,7 +187,8 @@ def _banner(
     )
 
 
-def _supervise(children: dict[str, subprocess.Popen[bytes]]) -> int:
+def _supervise(children: dict[str, subprocess.Popen[bytes]], broker: BrokerSupervisor) -> int:
+    """Until Ctrl-C: a child that exits stops everything; a broker that dies is started again."""
     stop = {"now": False}
 
     def _handler(*_: object) -> None:
@@ -202,5 +204,6 @@ def _supervise(children: dict[str, subprocess.Popen[bytes]]) -> int:
                     file=sys.stderr,
                 )
                 return 1
+        broker.check()
         time.sleep(0.3)
     return 0

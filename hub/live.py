@@ -17,9 +17,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from hub.command_sweeper import Outcome
+from hub.commands.sweeper import Outcome
 from hub.models import Role
-from hub.registry_store import Change
+from hub.registry.changes import Change
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +28,9 @@ STATE = "state"
 EVENT = "event"
 DEVICE = "device"
 COMMAND = "command"
+EMERGENCY = "emergency"
 RESYNC = "resync"
-ALL_EVENTS = frozenset({AVAILABILITY, STATE, EVENT, DEVICE, COMMAND})
+ALL_EVENTS = frozenset({AVAILABILITY, STATE, EVENT, DEVICE, COMMAND, EMERGENCY})
 # Residents may watch the area's devices, not its registrations, faults or orders.
 RESIDENT_EVENTS = frozenset({AVAILABILITY, STATE})
 
@@ -107,9 +108,12 @@ class Subscription:
 class LiveHub:
     """Thread-safe fan-out of an area's live events to its subscribers."""
 
-    def __init__(self, queue_max: int = 256, ping_s: float = 15.0, max_stream_s: float = 900.0) -> None:
+    def __init__(self, queue_max: int = 256, ping_s: float = 5.0, max_stream_s: float = 900.0) -> None:
         # The stream settings live here so tests (and a future setting) can change them.
         self.queue_max = queue_max
+        # A phone takes a stream without a ping for a few seconds past this as a silent
+        # network and shows "offline": short enough to say so within seconds, and a ping is
+        # a few bytes.
         self.ping_s = ping_s
         # Streams end after this long and the browser reconnects, so a logout, a disabled
         # account or an expired token takes effect on a long-open phone page too.

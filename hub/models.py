@@ -59,6 +59,12 @@ class Area(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Ho_Chi_Minh")
     # espeak-ng voice for text announcements: vi (northern), vi-vn-x-central, vi-vn-x-south
     tts_voice: Mapped[str] = mapped_column(String(32), default="vi", server_default="vi")
+    # A light changed at the light itself (wall switch, its button): "adopt" makes it the
+    # desired state, "hub_wins" puts the hub's desired state back (schedules.local_changes).
+    local_changes: Mapped[str] = mapped_column(String(16), default="adopt", server_default="adopt")
+    # Until when new devices may announce themselves through the area's enrolment account
+    # (hub.enrolment); None: closed.
+    enrol_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     zones: Mapped[list[Zone]] = relationship(back_populates="area", order_by="Zone.name")
@@ -105,6 +111,9 @@ class Device(Base):
     last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     state_ts: Mapped[int | None] = mapped_column(BigInteger)
+    # The password a device chose when it enrolled itself: its account gets it when the head
+    # accepts the device, then it is forgotten.
+    enrol_secret: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -136,6 +145,8 @@ class User(Base):
     area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id", ondelete="CASCADE"))
     display_name: Mapped[str] = mapped_column(String(120), default="")
     active: Mapped[bool] = mapped_column(default=True)
+    # Bumped by a password reset: tokens issued under an older generation stop working at once.
+    token_gen: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -148,8 +159,9 @@ class CommandStatus(StrEnum):
     TIMED_OUT = "timed_out"
     EXPIRED = "expired"
     FAILED = "failed"
-    # Lost on the way (a broker crash), and a later command to the device was confirmed
-    # before it could be sent again: sending it then would undo the later one.
+    # Not confirmed (lost in a broker crash, say), and a later command to the device was
+    # confirmed, or a later order of the same action issued, before it could be sent again:
+    # sending it then would undo the later one.
     SUPERSEDED = "superseded"
 
 

@@ -9,40 +9,54 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from devices import topics
-from devices.codec import Codec, NativeCodec
+from devices.codec import Codec
 from devices.messages import CommandOrder, Outbound
-from devices.mqtt_client import LinkConfig, MqttLink
+from devices.mqtt_client import LinkConfig, MqttLink, Received
 from devices.payloads import Priority
+from devices.protocols import all_codecs
+from hub.api.device_views import DeviceViews
 from hub.audit import ResultWriter
-from hub.auth_cache import AuthCache
+from hub.auth.cache import AuthCache
+from hub.auth.login_limiter import LoginLimiter
+from hub.auth.tokens import TokenIssuer, load_secret
 from hub.broadcasts.announce import announce
 from hub.broadcasts.audio import AudioStore
+from hub.broadcasts.audio_links import AudioLinks
 from hub.broadcasts.emergency import EmergencyService
 from hub.broadcasts.models import AudioAsset, BroadcastProgramme
 from hub.broadcasts.service import BroadcastService
-from hub.broker_accounts import BrokerAccounts
-from hub.command_factory import ACTION_OF
-from hub.commands import CommandService
+from hub.broker.accounts import RESPONSE_TOPIC, BrokerAccounts
+from hub.commands.factory import ACTION_OF
+from hub.commands.service import CommandService
 from hub.db import make_engine, make_sessionmaker
-from hub.device_views import DeviceViews
-from hub.ingest import Ingestor
 from hub.live import LiveHub
-from hub.login_limiter import LoginLimiter
 from hub.metrics import CommandMetrics, DevicesOnline, HubMetrics, ScheduleMetrics
 from hub.models import Area
 from hub.notifications import CameraAlerts, NotificationMetrics, NotificationService
-from hub.registry_store import RegistryStore
-from hub.security import TokenIssuer, load_secret
+from hub.registry.codec_router import CodecRouter
+from hub.registry.device_accounts import DeviceAccounts
+from hub.registry.enrolment_windows import EnrolmentWindows
+from hub.registry.ingest import Ingestor
+from hub.registry.store import RegistryStore
 from hub.settings import Settings
+from hub.storage.faults import StorageProbe
+from hub.storage.retention import Retention
+from hub.storage.state_files import prepare_state, sqlite_path
 from schedules.engine import ScheduleEngine
 
 log = logging.getLogger(__name__)
 
 
 class HubRuntime:
+    retention: Retention | None = None  # made by start(): __init__ is at ruff's statement limit
+
     def __init__(self, settings: Settings, codecs: list[Codec] | None = None) -> None:
         self.settings = settings
+        prepare_state(settings)  # private permissions; refuses a database it cannot write
         self.engine: Engine = make_engine(settings.db_url, settings.db_busy_timeout_s)
+        self.storage = StorageProbe(
+            settings.state_dir, settings.state_dir / "audio", sqlite_path(settings.db_url)
+        )
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
         self.auth_cache = AuthCache(self.sessions, settings.api_cache_s)
         self.device_views = DeviceViews(self.sessions, settings.api_cache_s)
@@ -53,7 +67,8 @@ class HubRuntime:
         self.login_limiter = LoginLimiter(
             settings.login_failures_per_user, settings.login_failures_per_ip, settings.login_window_s
         )
-        self.codecs: list[Codec] = codecs or [NativeCodec()]
+        self.codecs: list[Codec] = codecs or all_codecs()
+        self.codec_router = CodecRouter(self.sessions, self.codecs)
         self.store = RegistryStore(self.engine)
         self.ingestor = Ingestor(
             self.codecs,
@@ -64,7 +79,16 @@ class HubRuntime:
             queue_max=settings.ingest_queue_max,
         )
         account = settings.mqtt_credentials()
-        subscriptions = [f for codec in self.codecs for f in codec.subscriptions()]
+        if account is not None and account.username != settings.mqtt_client_id:
+            log.warning(
+                "the broker binds account %s to client id %s; KHU_MQTT_CLIENT_ID=%s will be refused",
+                account.username,
+                account.username,
+                settings.mqtt_client_id,
+            )
+        # Account changes are answered on the main link: a second connection would need a
+        # second client id, and every account is bound to one.
+        subscriptions = [*(f for codec in self.codecs for f in codec.subscriptions()), RESPONSE_TOPIC]
         self.link = MqttLink(
             LinkConfig(
                 host=settings.mqtt_host,
@@ -78,19 +102,27 @@ class HubRuntime:
                 birth=Outbound(topics.HUB_STATUS_TOPIC, b"online", qos=1, retain=True),
                 subscriptions=subscriptions,
             ),
-            on_message=self.ingestor.handle,
+            on_message=self._on_message,
             on_connected=lambda: self.metrics.connected.set(1),
             on_disconnected=lambda: self.metrics.connected.set(0),
         )
         self.ingestor.set_ack(self.link.ack)
-        self.accounts = BrokerAccounts.for_hub(settings, "accounts")
+        self.accounts = BrokerAccounts(f"{settings.mqtt_host}:{settings.mqtt_port}")
+        self.accounts.attach(self.link)
+        self.enrolment_windows = EnrolmentWindows(self.accounts, self.sessions)
+        self.device_accounts = DeviceAccounts(self.accounts, self.link.publish, self.codec_router)
+        self.ingestor.on_claims = self.device_accounts.on_claims
         self.commands = CommandService(self.sessions, self.send)
         # Live streams hear of a batch first, so a phone sees the new state before the
         # confirmation of the command that caused it.
         self.live = LiveHub()
-        self.ingestor.add_listener(self.live.on_changes)
-        self.ingestor.add_listener(self.device_views.on_changes)
-        self.ingestor.add_listener(self.commands.on_changes)
+        for listener in (
+            self.codec_router.on_changes,
+            self.live.on_changes,
+            self.device_views.on_changes,
+            self.commands.on_changes,
+        ):
+            self.ingestor.add_listener(listener)
         self.commands.add_listener(self.live.on_outcome)
         self.command_metrics = CommandMetrics(self.metrics.registry)
         self.commands.add_listener(
@@ -107,11 +139,17 @@ class HubRuntime:
         )
         self.ingestor.add_listener(self.schedules.on_changes)
         schedule_metrics = ScheduleMetrics(self.metrics.registry)
-        self.schedules.on_record = lambda kind, outcome: schedule_metrics.runs.labels(kind, outcome).inc()
+        self.schedules.runs.on_record = lambda kind, outcome: schedule_metrics.runs.labels(
+            kind, outcome
+        ).inc()
         notify_metrics = NotificationMetrics(self.metrics.registry)
         self.notifications = NotificationService(settings, self.sessions, notify_metrics, secret)
         self.camera_alerts = CameraAlerts(
-            self.sessions, self.notifications, notify_metrics, settings.camera_alert_debounce_s
+            self.sessions,
+            self.notifications,
+            notify_metrics,
+            settings.camera_alert_debounce_s,
+            settings.incident_window_s,
         )
         self.ingestor.add_listener(self.camera_alerts.on_changes)
         self.audio = AudioStore(
@@ -123,14 +161,14 @@ class HubRuntime:
         self.broadcasts = BroadcastService(
             self.sessions,
             self.commands,
-            self.audio_url,
+            AudioLinks(settings, secret),
             settings.broadcast_sync_lead_ms,
             settings.broadcast_end_grace_s,
         )
         self.ingestor.add_listener(self.broadcasts.on_changes)
         self.broadcasts.notifier = self.notifications.notify_residents
         self.schedules.announcer = self._programme_announcement
-        self.schedules.on_missed = self._report_missed
+        self.schedules.runs.on_missed = self._report_missed
         self.emergency = EmergencyService(
             self.sessions, self.audio, self.broadcasts, self.commands, self.schedules.restore
         )
@@ -144,7 +182,9 @@ class HubRuntime:
         self.commands.start()
         self.broadcasts.start()
         self.link.start()
-        self.accounts.start()
+        self.enrolment_windows.start()
+        self.retention = Retention(self.settings, self.engine, self.metrics.registry)
+        self.retention.start()
         if self.settings.scheduler_enabled:
             self.schedules.start()
 
@@ -156,10 +196,12 @@ class HubRuntime:
         if self.settings.scheduler_enabled:
             self.schedules.stop()
         self.live.stop()
+        self.enrolment_windows.stop()
+        if self.retention is not None:
+            self.retention.stop()
         if self.link.connected:
             self.link.publish(Outbound(topics.HUB_STATUS_TOPIC, b"offline", qos=1, retain=True))
         self.link.stop()
-        self.accounts.stop()
         self.broadcasts.stop()
         self.commands.stop()
         self.ingestor.stop()
@@ -167,6 +209,14 @@ class HubRuntime:
         self.notifications.stop()
         self.audit_results.stop()
         self.engine.dispose()
+
+    def _on_message(self, msg: Received) -> None:
+        if msg.topic == RESPONSE_TOPIC:
+            self.accounts.on_response(msg)
+            if msg.qos:
+                self.link.ack([(msg.mid, msg.qos)])
+        else:
+            self.ingestor.handle(msg)
 
     def _programme_announcement(self, programme: BroadcastProgramme, area: Area) -> None:
         """A programme is due: the same path as an announcement sent from the phone."""
@@ -202,16 +252,26 @@ class HubRuntime:
             kind="alert",
         )
 
+    @property
+    def audio_links(self) -> AudioLinks:
+        """Signed audio addresses for plays; checks the tokens speakers bring."""
+        return self.broadcasts.links
+
     def audio_url(self, asset: AudioAsset) -> str:
-        """Where speakers fetch an announcement's audio."""
-        return f"{self.settings.base_url}/api/v1/audio/{asset.filename}"
+        """Where the app and API clients fetch an announcement's audio (with a login)."""
+        return self.audio_links.plain(asset)
 
     def send(self, order: CommandOrder) -> bool:
         """Encode a command with the device's codec and hand it to the broker."""
-        codec = next(c for c in self.codecs if c.name == "native")
+        codec = self.codec_router.codec_for(order.area, order.device)
         command = order.command
         self.command_metrics.sent(command.id, ACTION_OF.get(type(command), command.action))
-        ok = self.link.publish(codec.encode(order))
+        try:
+            out = codec.encode(order)
+        except ValueError as exc:  # an order this device's protocol cannot carry
+            log.warning("command %s to %s/%s not sent: %s", command.id, order.area, order.device, exc)
+            return False
+        ok = self.link.publish(out)
         if ok:
             self.metrics.messages_out.inc()
         log.debug(

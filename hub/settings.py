@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from devices.mqtt_client import Credentials
-from hub.broker_security import read_credentials
+from hub.broker.bootstrap import read_credentials
 
 
 class SettingsError(RuntimeError):
@@ -33,6 +34,9 @@ class Settings(BaseSettings):
         None, description="JSON file with the hub's broker username and password, as `khu broker` writes it"
     )
     mqtt_client_id: str = Field("khu-hub", min_length=1, max_length=64)
+    mqtt_device_host: str = Field(
+        "", description="the broker address devices are told to dial; default: the host of public_url"
+    )
     mosquitto_bin: str = "mosquitto"
     mosquitto_dynsec_plugin: str | None = Field(
         None, description="path of mosquitto_dynamic_security.so when not in Debian's place"
@@ -50,6 +54,20 @@ class Settings(BaseSettings):
     login_failures_per_user: int = Field(5, ge=1)
     login_failures_per_ip: int = Field(30, ge=1)
     login_window_s: int = Field(300, ge=1)
+    device_cookie_days: int = Field(
+        365, ge=1, le=3650, description="a device that logged in is known this long (it escapes lock-outs)"
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="comma-separated addresses or networks of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed; empty: none (the connection's address counts)",
+    )
+    http_json_max_bytes: int = Field(
+        64 * 1024, ge=1024, description="largest request body (JSON or form) of most routes"
+    )
+    http_schedule_max_bytes: int = Field(
+        2 * 1024 * 1024, ge=1024, description="largest timetable body (366 exception dates of 24 steps fit)"
+    )
     api_cache_s: float = Field(
         2.0,
         ge=0,
@@ -75,7 +93,18 @@ class Settings(BaseSettings):
     )
 
     broadcast_sync_lead_ms: int = Field(
-        500, ge=50, le=10_000, description="speakers of a broadcast all start this long after it is sent"
+        500,
+        ge=50,
+        le=10_000,
+        description="speakers of a broadcast all start this long after it is sent (time to deliver the "
+        "play and fetch and decode the audio: raise it for speakers on slow links)",
+    )
+    broadcast_play_grace_s: int = Field(
+        60,
+        ge=5,
+        le=3600,
+        description="a play expires this long after its start time: a speaker whose clock is off by "
+        "less, or that gets it late, still plays it",
     )
     broadcast_end_grace_s: float = Field(
         10, gt=0, description="after the audio's length, silence means no answer"
@@ -115,8 +144,35 @@ class Settings(BaseSettings):
     push_allow_private_endpoints: bool = Field(
         False, description="accept push endpoints on loopback or private addresses (tests, labs)"
     )
+    notify_allow_private_urls: bool = Field(
+        False, description="accept Apprise channel URLs on loopback or private addresses (tests, labs)"
+    )
     camera_alert_debounce_s: float = Field(
         120, ge=0, description="a camera offline this long alerts the head; shorter flaps do not"
+    )
+    incident_window_s: float = Field(
+        60, ge=0, description="outages of one area starting this close to the first are one incident"
+    )
+    notify_cap_per_minute: int = Field(
+        6,
+        ge=0,
+        description="non-emergency notifications a recipient gets a minute; the rest fold (0: no cap)",
+    )
+
+    # Retention (hub.storage.retention): rows older than this many days are purged; 0 keeps them forever.
+    retention_events_days: int = Field(90, ge=0, description="device events (motion, faults)")
+    retention_commands_days: int = Field(90, ge=0, description="finished commands (open ones stay)")
+    retention_notifications_days: int = Field(180, ge=0, description="notifications and their deliveries")
+    retention_outages_days: int = Field(365, ge=0, description="ended camera outages and incidents")
+    retention_schedule_runs_days: int = Field(90, ge=0, description="schedule runs (what each firing did)")
+    retention_audit_days: int = Field(730, ge=0, description="the audit log: who did what")
+    retention_broadcasts_days: int = Field(
+        730, ge=0, description="announcements and their speaker deliveries (the proof of broadcast)"
+    )
+    retention_interval_s: float = Field(3600, gt=0, description="how often the purge runs")
+    retention_batch: int = Field(2000, ge=1, le=20_000, description="rows deleted per transaction")
+    retention_pause_ms: int = Field(
+        50, ge=0, le=10_000, description="pause between two batches: the ingest writer's turn"
     )
 
     def mqtt_credentials(self) -> Credentials | None:
@@ -142,6 +198,11 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         return self.public_url or f"http://{self.http_host}:{self.http_port}"
+
+    @property
+    def device_broker_host(self) -> str:
+        """Where a device's MQTT settings page should point."""
+        return self.mqtt_device_host or urlsplit(self.base_url).hostname or self.mqtt_host
 
 
 @lru_cache

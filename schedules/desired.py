@@ -22,7 +22,22 @@ from schedules.convert import to_timetable
 from schedules.sun import Place
 from schedules.timetable import LightAction, Occurrence, Timetable, last_occurrence
 
-_LIVE = (CommandStatus.CONFIRMED.value, CommandStatus.SENT.value, CommandStatus.QUEUED.value)
+# A manual order sets the desired state when it is issued, not when it is confirmed: one lost
+# in a broker crash (timed out) still stands, and is carried out when the light comes back. It
+# stops counting only when the light refused it (failed) or its time to live passed before the
+# light came back (expired). A superseded one was overtaken by a later order, which is newer
+# anyway, or re-applied by a restore of this very state.
+_LIVE = (
+    CommandStatus.CONFIRMED.value,
+    CommandStatus.SENT.value,
+    CommandStatus.QUEUED.value,
+    CommandStatus.TIMED_OUT.value,
+    CommandStatus.SUPERSEDED.value,
+)
+
+
+MANUAL, LOCAL = "manual", "local"
+ADOPT, HUB_WINS = "adopt", "hub_wins"  # values of ``Area.local_changes``
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +45,7 @@ class Desired:
     device_id: str
     on: bool
     level: int | None
-    source: str  # "timetable" or "manual"
+    source: str  # "timetable", "manual", "local" (changed at the light) or "emergency"
     since: datetime
     timetable_id: int | None = None
 
@@ -76,9 +91,11 @@ def desired_lights(session: Session, area: Area, now: datetime) -> dict[str, Des
         step = latest.get(zone_id) or latest.get(None)  # a zone's own timetable comes first
         order = manual.get(pk)
         if order is not None and (step is None or as_utc(order.created_at) > step[0].at):
-            # A manual order holds until the next timetable step.
+            # A manual order, or a change made at the light, holds until the next timetable step.
             action = _action_of(order)
-            out[device_id] = Desired(device_id, action.on, action.level, "manual", as_utc(order.created_at))
+            out[device_id] = Desired(
+                device_id, action.on, action.level, order.source, as_utc(order.created_at)
+            )
         elif step is not None:
             act = step[0].step.action
             out[device_id] = Desired(device_id, act.on, act.level, "timetable", step[0].at, step[1])
@@ -118,11 +135,16 @@ def corrections(
 
 
 def _latest_manual(session: Session, area: Area) -> dict[int, CommandRow]:
-    """Each light's most recent manual light command that may still be in force."""
+    """Each light's most recent manual light command that may still be in force.
+
+    A change made at the light itself is recorded as a ``local`` command (already confirmed);
+    it counts as a manual order unless the area lets the hub win.
+    """
+    sources = [MANUAL] + ([LOCAL] if area.local_changes != HUB_WINS else [])
     mine = (
         CommandRow.area_id == area.id,
         CommandRow.action == "light.set",
-        CommandRow.source == "manual",
+        CommandRow.source.in_(sources),
         CommandRow.status.in_(_LIVE),
     )
     newest = (

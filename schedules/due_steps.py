@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from hub.broadcasts.models import EmergencyState
-from hub.commands import Target
+from hub.commands.service import Target
 from hub.models import Area, Device, DeviceStatus, LightingTimetableRow, ScheduleRun, as_utc
 from schedules.desired import timetable_of
 from schedules.timetable import Occurrence, last_occurrence

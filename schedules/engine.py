@@ -12,34 +12,30 @@ import logging
 import os
 import socket
 import threading
-import time
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.broadcasts.models import BroadcastProgramme
-from hub.command_factory import copies
-from hub.commands import CommandService, Staged, Target
-from hub.models import Area, Device, LightingTimetableRow, ScheduleRun, as_utc
-from hub.registry_store import Change
+from hub.commands.service import CommandService
+from hub.models import Area, Device, LightingTimetableRow, as_utc
+from hub.registry.changes import Change
 from schedules import jobs
 from schedules.desired import corrections, desired_lights, timetable_of
-from schedules.due_steps import DueStep, due_steps, record_runs
 from schedules.lease import Lease
+from schedules.lighting_steps import LightingSteps
+from schedules.local_changes import LocalChanges
 from schedules.programme_jobs import programme_due, reconcile_programmes
+from schedules.run_records import LATE_AFTER, RunRecords
 from schedules.trigger import TimetableTrigger
 
 log = logging.getLogger(__name__)
-# A light command from a timetable or a restore waits this long for an offline light.
-LIGHT_TTL_S = 600
-LATE_AFTER = timedelta(seconds=2)
 
 
 def job_id(timetable_id: int) -> str:
@@ -75,20 +71,15 @@ class ScheduleEngine:
         self._stop = threading.Event()
         self._poke = threading.Event()
         self._restore: set[tuple[str, str]] = set()
+        self.local = LocalChanges()
         self._lock = threading.Lock()
-        self._due: set[int] = set()  # lighting timetables whose job fired, not yet handled
-        self._due_lock = threading.Lock()
-        self._firing = threading.Lock()
-        # Steps worked out and waiting for their instant: timetable -> instant (under _due_lock).
-        self._pending: dict[int, datetime] = {}
-        self._swept: set[datetime] = set()  # instants already fired for every timetable (see due_steps)
+        self.runs = RunRecords(sessions, self._lead_of)
+        self._steps = LightingSteps(sessions, commands, self._lead, self.runs)
         self._reconciling = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="schedule-lease", daemon=True)
         self.on_activated: Callable[[], None] | None = None
-        # Set by the runtime: queue a programme's announcement; tell the head what was missed.
+        # Set by the runtime: queue a programme's announcement.
         self.announcer: Callable[[BroadcastProgramme, Area], object] | None = None
-        self.on_missed: Callable[[str, int, str, datetime], object] | None = None
-        self.on_record: Callable[[str, str], object] | None = None  # (kind, outcome), for metrics
 
     @property
     def active(self) -> bool:
@@ -113,11 +104,13 @@ class ScheduleEngine:
             self._poke.set()  # another process may hold the lease; it reconciles on renewal
 
     def on_changes(self, changes: list[Change]) -> None:
-        """A light that comes back online gets its desired state re-applied."""
+        """A light that comes back online gets its desired state re-applied; one changed at the
+        light itself is adopted, or put back (``schedules.local_changes``)."""
         back = [(c.area, c.device) for c in changes if c.kind == "light" and c.fields.get("online") is True]
         if back:
             with self._lock:
                 self._restore.update(back)
+        if self.local.collect(changes) or back:
             self._poke.set()
 
     # --- lease loop -------------------------------------------------------------------
@@ -141,8 +134,9 @@ class ScheduleEngine:
             self._activate()
         with self._reconciling:
             self.reconcile()
+        undone = self.local.apply(self._sessions, datetime.now(UTC))
         with self._lock:
-            pending, self._restore = self._restore, set()
+            pending, self._restore = self._restore | undone, set()
         # One pass per area: working out desired state reads the whole area, so a thousand
         # lights coming back together must not mean a thousand passes.
         by_area: dict[str, set[str]] = {}
@@ -157,7 +151,7 @@ class ScheduleEngine:
             job_defaults={"coalesce": True, "max_instances": 1},
             timezone=UTC,
         )
-        scheduler.add_listener(self._job_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR)
+        scheduler.add_listener(self.runs.job_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR)
         jobs.set_active(self)
         self._scheduler = scheduler
         scheduler.start()
@@ -227,172 +221,18 @@ class ScheduleEngine:
             return
         programme, area, planned = due
         outcome = "late" if now - planned > LATE_AFTER else "done"
-        if not self._record("programme", programme.id, area.id, planned, outcome, programme.title, now):
+        if not self.runs.add("programme", programme.id, area.id, planned, outcome, programme.title, now):
             return
         self.announcer(programme, area)
 
-    # --- firing -----------------------------------------------------------------------
-
     def fire_lighting(self, timetable_id: int) -> None:
-        """Run the timetable's step due now, with every other timetable's step due with it.
-
-        APScheduler runs each due job in its own thread; the first to get here works out
-        all the timetables queued so far in one pass (see ``schedules.due_steps``), and
-        those that arrive meanwhile are worked out by the next one. A job that finds its
-        timetable's step already taken by another has nothing left to do. The steps are
-        sent at their instant, outside the lock, so the jobs that arrive in the meantime
-        find that out before it rather than after.
-        """
-        with self._due_lock:
-            self._due.add(timetable_id)
-        with self._firing:
-            with self._due_lock:
-                batch, self._due = self._due, set()
-            if not batch:
-                return
-            try:
-                steps = self._plan(sorted(batch))
-            except Exception:
-                # APScheduler reports the error of this job only; say which steps it took along.
-                log.exception("lighting timetables %s: firing failed", sorted(batch))
-                raise
-        if steps:
-            try:
-                self._release(steps)
-            except Exception:
-                log.exception("lighting timetables %s: firing failed", [s.row.id for s in steps])
-                raise
-            finally:
-                with self._due_lock:
-                    for step in steps:
-                        if self._pending.get(step.row.id) == step.occ.at:
-                            del self._pending[step.row.id]
-
-    def _plan(self, timetable_ids: list[int]) -> list[DueStep]:
-        """The steps due by ``lead`` from now and not yet taken, now marked as taken."""
-        # Worked out ``lead`` ahead (the job fired that early), so that at the instant only
-        # the commit and the publishing are left: reading what is due took 20-60 ms of a
-        # step's lateness. A step is late by the lead less than it looks from here.
-        ahead = datetime.now(UTC) + self._lead
-        with self._sessions() as session:
-            steps, swept = due_steps(session, timetable_ids, ahead, LATE_AFTER + self._lead, self._swept)
-        # Instants whose other timetables were fired along: later jobs of the same instant
-        # need not look for them again. Only the last minute's are worth keeping.
-        self._swept = {at for at in self._swept | swept if ahead - at < timedelta(minutes=1)}
-        with self._due_lock:
-            steps = [s for s in steps if self._pending.get(s.row.id) != s.occ.at]
-            self._pending.update((s.row.id, s.occ.at) for s in steps)
-        return steps
-
-    def _release(self, steps: list[DueStep]) -> None:
-        """At the steps' instant: record them and store their commands in one commit, then publish."""
-        release = max(step.occ.at for step in steps)
-        while (wait := (release - datetime.now(UTC)).total_seconds()) > 0:
-            time.sleep(wait)
-        now = datetime.now(UTC)
-        staged: list[Staged] = []
-        # The run records and the commands in one transaction: a step is recorded exactly
-        # when its commands are stored, and only a step recorded now sends anything.
-        with self._sessions.begin() as session:
-            fresh = record_runs(session, steps, now)
-            for step in steps:
-                if step.row.id in fresh and step.targets and step.outcome != "suppressed":
-                    staged.append(self._stage(session, step.area, step.targets, step.params, "schedule"))
-        if self.on_record is not None:
-            for step in steps:
-                if step.row.id in fresh:
-                    self.on_record("lighting", step.outcome)
-        self._commands.publish(staged)
-
-    def _stage(
-        self, session: Session, area: Area, targets: Sequence[Target], params: dict[str, object], source: str
-    ) -> Staged:
-        return self._commands.stage(
-            session,
-            area,
-            targets,
-            "light.set",
-            params,
-            copies("light.set", params),
-            None,
-            wait_s=0,
-            ttl_s=LIGHT_TTL_S,
-            source=source,
-        )
-
-    def _record(
-        self,
-        kind: str,
-        schedule_id: int,
-        area_id: int,
-        planned: datetime,
-        outcome: str,
-        detail: str,
-        ran: datetime | None,
-    ) -> bool:
-        try:
-            with self._sessions.begin() as session:
-                session.add(
-                    ScheduleRun(
-                        schedule_kind=kind,
-                        schedule_id=schedule_id,
-                        area_id=area_id,
-                        planned_at=planned,
-                        ran_at=ran,
-                        outcome=outcome,
-                        detail=detail[:400],
-                    )
-                )
-            if self.on_record is not None:
-                self.on_record(kind, outcome)
-            return True
-        except IntegrityError:
-            return False
-
-    def _job_event(self, event: JobExecutionEvent) -> None:
-        try:
-            kind, _, raw_id = event.job_id.partition("-")
-            row: LightingTimetableRow | BroadcastProgramme | None = None
-            with self._sessions() as session:
-                if kind == "lighting":
-                    row = session.get(LightingTimetableRow, int(raw_id))
-                elif kind == "programme":
-                    row = session.get(BroadcastProgramme, int(raw_id))
-            if row is None:
-                return
-            if event.code != EVENT_JOB_MISSED:
-                log.error("%s %s failed: %s", kind, raw_id, event.exception)
-                return
-            planned = event.scheduled_run_time + self._lead_of(kind)
-            recorded = self._record(
-                kind,
-                int(raw_id),
-                row.area_id,
-                planned,
-                "missed",
-                "the hub was not running within the grace window",
-                None,
-            )
-            if not recorded:  # this firing was run or found missed already: tell nobody twice
-                return
-            log.warning("%s %s missed its run at %s", kind, raw_id, planned)
-            if self.on_missed is not None:
-                self.on_missed(kind, row.area_id, getattr(row, "name", raw_id), planned)
-        except Exception:
-            log.exception("could not record a job event")
+        """Run the timetable's step due now, with every other timetable's step due with it."""
+        self._steps.fire(timetable_id)
 
     def _send(self, area: Area, targets: list[Device], params: dict[str, object], source: str) -> None:
-        self._commands.issue(
-            area,
-            targets,
-            "light.set",
-            params,
-            copies("light.set", params),
-            None,
-            wait_s=0,
-            ttl_s=LIGHT_TTL_S,
-            source=source,
-        )
+        with self._sessions.begin() as session:
+            staged = self._steps.stage(session, area, targets, params, source)
+        self._commands.publish([staged])
 
     # --- desired state ------------------------------------------------------------------
 

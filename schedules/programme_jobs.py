@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.broadcasts.models import BroadcastProgramme
-from hub.models import Area, as_utc
+from hub.models import Area, ScheduleRun, as_utc
 from schedules import jobs
 from schedules.programmes import ProgrammeError, planned_time, trigger_for
 
@@ -44,9 +44,12 @@ def reconcile_programmes(scheduler: Any, sessions: sessionmaker[Session]) -> set
             log.error("programme %s cannot be scheduled: %s", p.id, exc)
             continue
         grace = p.grace_s if p.misfire == "run_late" else 1
-        if isinstance(trigger, DateTrigger) and trigger.run_date + timedelta(seconds=grace) < now:
-            # A one-off that is over: the scheduler dropped its job after running it or
-            # finding it missed. Added again it would be found missed on every pass; a job
+        if isinstance(trigger, DateTrigger) and (
+            trigger.run_date + timedelta(seconds=grace) < now or _ran(sessions, p.id, trigger.run_date)
+        ):
+            # A one-off that is over (its grace window passed, or its firing was recorded):
+            # the scheduler dropped its job after running it or finding it missed. Added again
+            # it would be submitted on every pass, and run or found missed each time; a job
             # still stored (the hub was down at its time) is left for the scheduler to record.
             if existing is not None:
                 wanted.add(jid)
@@ -62,6 +65,22 @@ def reconcile_programmes(scheduler: Any, sessions: sessionmaker[Session]) -> set
             misfire_grace_time=grace,
         )
     return wanted
+
+
+def _ran(sessions: sessionmaker[Session], programme_id: int, planned: datetime) -> bool:
+    """Whether this firing of the programme is recorded (run, late, or missed)."""
+    if planned > datetime.now(UTC):
+        return False  # still to come: nothing to look up on every pass
+    with sessions() as session:
+        found = session.scalar(
+            select(ScheduleRun.id).where(
+                ScheduleRun.schedule_kind == "programme",
+                ScheduleRun.schedule_id == programme_id,
+                # Bound as it was stored (SQLite keeps the wall time of the zone it was given).
+                ScheduleRun.planned_at == planned,
+            )
+        )
+    return found is not None
 
 
 def programme_due(

@@ -18,6 +18,13 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(
 # mosquitto_sub: the security tests try the broker as a newcomer would.
 command -v mosquitto_sub >/dev/null 2>&1 || missing+=(mosquitto-clients)
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+# tests/test_speaker_agent.py: the loudspeaker agent plays on ALSA's null device (aplay) and
+# decodes WAV, MP3 and OGG with sox.
+command -v aplay >/dev/null 2>&1 || missing+=(alsa-utils)
+command -v sox >/dev/null 2>&1 || missing+=(sox)
+dpkg -s libsox-fmt-mp3 >/dev/null 2>&1 || missing+=(libsox-fmt-mp3)
+# The hub converts recordings made in the phone app (WebM/Opus and the like) to WAV for speakers.
+command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 python3 -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=(python3-venv)
 # The phone app's browser tests drive Debian's Chromium (never a downloaded one); test.sh asks.
 if [ "${KHU_SETUP_BROWSER:-0}" = 1 ]; then

@@ -6,7 +6,8 @@ from alembic import context
 
 import hub.broadcasts.models
 import hub.models
-import hub.notifications.models  # noqa: F401  (registers the tables; one noqa covers the lines above)
+import hub.notifications.models
+import hub.registry.snapshots  # noqa: F401  (registers the tables; one noqa covers the lines above)
 from hub.db import Base, make_engine
 from hub.settings import get_settings
 

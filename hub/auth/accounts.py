@@ -24,6 +24,10 @@ class UserExists(AccountError):
     """The username is taken (the API answers 409, not 422)."""
 
 
+class PasswordTooShort(AccountError):
+    """The password is under ``MIN_PASSWORD_LENGTH`` characters."""
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
@@ -37,7 +41,7 @@ def verify_password(password_hash: str, password: str) -> bool:
 
 def check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+        raise PasswordTooShort(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
 
 
 def end_sessions(session: Session, user_id: int) -> None:
@@ -46,9 +50,12 @@ def end_sessions(session: Session, user_id: int) -> None:
 
 
 def reset_password(session: Session, user: User, password: str) -> None:
-    """Set a new password and log the user out everywhere, so an old session cannot outlive it."""
+    """Set a new password and log the user out everywhere, so an old session cannot outlive it:
+    refresh tokens and phone sessions are deleted, and access tokens (which have no row) carry
+    the user's token generation, which moves on here."""
     check_password(password)
     user.password_hash = hash_password(password)
+    user.token_gen = (user.token_gen or 0) + 1
     end_sessions(session, user.id)
 
 

@@ -1,10 +1,13 @@
 """The command sweeper: expires and times out commands, and delivers what waited for a device.
 
 A command to an offline device waits (queued) until the device announces itself online. A
-sent command still unconfirmed when its device (re)announces itself is sent again: the broker
-may have lost it in a crash, or the device may have reconnected without a session. If a later
-command to the device was confirmed first, the old one ends ``superseded`` instead, since
-sending it then would undo the later one.
+command still unconfirmed (sent, or timed out) and within its time to live when its device
+(re)announces itself is sent again, with the same id: the broker may have lost it in a crash,
+or the device may have reconnected without a session; a device that did get it knows the id
+and does not act twice. If a later command to the device was confirmed first, or a later
+order of the same action was issued, the old one ends ``superseded`` instead, since sending it
+then would undo the later one. A ``restore`` re-applying the same parameters is no later
+order: it carries the old one's intent (see ``schedules.desired``).
 """
 
 from __future__ import annotations
@@ -16,11 +19,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import String, and_, cast, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from devices.messages import CommandOrder
-from hub.command_factory import build
+from hub.commands.factory import build
 from hub.models import Area, CommandRow, CommandStatus, Device, as_utc
 
 log = logging.getLogger(__name__)
@@ -28,12 +31,36 @@ log = logging.getLogger(__name__)
 BACKGROUND_CONFIRM_S = 30.0
 
 _later = aliased(CommandRow)
+# Compared as text: PostgreSQL's json type has no equality, and both were written by json.dumps.
+_SAME_INTENT = and_(
+    _later.source == "restore",
+    _later.action == CommandRow.action,
+    cast(_later.params, String) == cast(CommandRow.params, String),
+)
 _LATER_CONFIRMED = exists().where(
     _later.device_pk == CommandRow.device_pk,
     _later.status == CommandStatus.CONFIRMED.value,
     _later.created_at > CommandRow.created_at,
+    ~_SAME_INTENT,
 )
+# A later order of the same kind decides what the device should do, even before it is confirmed.
+_LATER_ORDER = exists().where(
+    _later.device_pk == CommandRow.device_pk,
+    _later.action == CommandRow.action,
+    _later.status.in_(
+        [
+            CommandStatus.QUEUED.value,
+            CommandStatus.SENT.value,
+            CommandStatus.TIMED_OUT.value,
+            CommandStatus.CONFIRMED.value,
+        ]
+    ),
+    _later.created_at > CommandRow.created_at,
+    ~_SAME_INTENT,
+)
+_UNCONFIRMED = (CommandStatus.SENT.value, CommandStatus.TIMED_OUT.value)
 _SUPERSEDED = "not confirmed, and a later command to the device was confirmed first"
+_OVERTAKEN = "not confirmed, and a later order to the device replaced it"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,12 +137,14 @@ class CommandSweeper:
             due = session.scalar(select(exists().where(or_(and_(*expired), and_(*overdue)))))
             with self._lock:
                 returned, self._returned = self._returned, set()
-            in_flight = [CommandStatus.QUEUED.value] + ([CommandStatus.SENT.value] if returned else [])
+            in_flight = [CommandStatus.QUEUED.value] + (list(_UNCONFIRMED) if returned else [])
             waiting = session.execute(
                 select(Area.code, CommandRow.device_id, CommandRow.status)
                 .join(Area, Area.id == CommandRow.area_id)
                 .join(Device, Device.id == CommandRow.device_pk)
-                .where(CommandRow.status.in_(in_flight), Device.online.is_(True))
+                .where(
+                    CommandRow.status.in_(in_flight), CommandRow.expires_at >= now, Device.online.is_(True)
+                )
                 .distinct()
             ).all()
         ended: list[tuple[Outcome, str]] = []
@@ -150,28 +179,35 @@ class CommandSweeper:
     def deliver_queued(self, area_code: str, device_id: str, resend: bool = False) -> int:
         """Send what waited for a device that just came online, oldest first.
 
-        With ``resend``, sent commands it has not confirmed go again too, unless a later
-        command to it is already confirmed (that one decided the device's state).
+        With ``resend``, commands it has not confirmed (sent, or timed out while it was away)
+        go again too while they live, unless a later command to it is already confirmed or a
+        later order of the same action was issued (that one decides the device's state).
         """
         now = datetime.now(UTC)
         ended: list[tuple[Outcome, str]] = []
-        pending = CommandRow.status == CommandStatus.QUEUED.value
-        if resend:
-            unconfirmed = and_(CommandRow.status == CommandStatus.SENT.value, CommandRow.confirm_by >= now)
-            pending = or_(pending, unconfirmed)
+        statuses = [CommandStatus.QUEUED.value] + (list(_UNCONFIRMED) if resend else [])
         with self._sessions.begin() as session:
             area_id = select(Area.id).where(Area.code == area_code).scalar_subquery()
             mine = (CommandRow.area_id == area_id, CommandRow.device_id == device_id)
             if resend:
-                # A later command already confirmed decided the device's state: sending an
-                # older one again would undo it.
-                stale = (*mine, CommandRow.status == CommandStatus.SENT.value, _LATER_CONFIRMED)
-                ended = self._end_rows(session, stale, CommandStatus.SUPERSEDED, _SUPERSEDED)
+                # Sending an older one again would undo the later one.
+                unconfirmed = (*mine, CommandRow.status.in_(_UNCONFIRMED))
+                ended = self._end_rows(
+                    session, (*unconfirmed, _LATER_CONFIRMED), CommandStatus.SUPERSEDED, _SUPERSEDED
+                )
+                ended += self._end_rows(
+                    session, (*unconfirmed, _LATER_ORDER), CommandStatus.SUPERSEDED, _OVERTAKEN
+                )
             # The device must still be online: the event that woke us may be stale by now.
             rows = session.scalars(
                 select(CommandRow)
                 .join(Device, Device.id == CommandRow.device_pk)
-                .where(*mine, pending, CommandRow.expires_at >= now, Device.online.is_(True))
+                .where(
+                    *mine,
+                    CommandRow.status.in_(statuses),
+                    CommandRow.expires_at >= now,
+                    Device.online.is_(True),
+                )
                 .order_by(CommandRow.created_at)
             ).all()
             # Conditional: the ingest writer may confirm one of them meanwhile, and that must stand.
@@ -180,7 +216,7 @@ class CommandSweeper:
                     update(CommandRow)
                     .where(
                         CommandRow.id.in_([r.id for r in rows]),
-                        CommandRow.status.in_([CommandStatus.QUEUED.value, CommandStatus.SENT.value]),
+                        CommandRow.status.in_(statuses),
                     )
                     .values(
                         status=CommandStatus.SENT.value,

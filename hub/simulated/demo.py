@@ -10,11 +10,13 @@ from devices.mqtt_client import Credentials
 from devices.payloads import Kind
 from devices.sim import DeviceSpec, SimFleet, SimTimings, demo_layout
 from devices.sim.connection import SIM_ROOT
-from hub.areas import Registration, create_area, preregister
-from hub.broker_accounts import BrokerAccounts, tool_acls
-from hub.broker_security import credentials_doc, credentials_from, write_private
+from devices.sim.fleet import gateway_shares
+from hub.broker.accounts import BrokerAccounts
+from hub.broker.acls import tool_acls
+from hub.broker.bootstrap import credentials_doc, credentials_from, write_private
 from hub.db import make_engine, make_sessionmaker
 from hub.models import Area
+from hub.registry.areas import Registration, create_area, preregister
 from hub.settings import Settings
 
 # Hoàn Kiếm, Hà Nội: a real place, so sunrise and sunset come out right in the demo.
@@ -34,11 +36,18 @@ def layout_from_args(args: argparse.Namespace) -> list[DeviceSpec]:
 
 
 def gateway_ids(connections: int) -> list[str]:
-    return [f"gw-{i + 1}" for i in range(connections)]
+    return list(gateway_shares([], connections))
 
 
 def register_demo_area(settings: Settings, code: str, specs: list[DeviceSpec], connections: int) -> int:
     """Create the area if needed and pre-register its devices; returns how many were new."""
+    regs = [Registration(s.device_id, s.kind, s.name, s.zone) for s in specs]
+    regs += [Registration(g, Kind.GATEWAY, f"Bộ gom {g}") for g in gateway_ids(connections)]
+    return register_in_demo_area(settings, code, regs)
+
+
+def register_in_demo_area(settings: Settings, code: str, regs: list[Registration]) -> int:
+    """Create the area (at the demo's place) if needed and pre-register ``regs``; how many were new."""
     engine = make_engine(settings.db_url)
     try:
         with make_sessionmaker(engine).begin() as session:
@@ -52,8 +61,6 @@ def register_demo_area(settings: Settings, code: str, specs: list[DeviceSpec], c
                     DEMO_LONGITUDE,
                     settings.default_timezone,
                 )
-            regs = [Registration(s.device_id, s.kind, s.name, s.zone) for s in specs]
-            regs += [Registration(g, Kind.GATEWAY, f"Bộ gom {g}") for g in gateway_ids(connections)]
             return preregister(session, area, regs)
     finally:
         engine.dispose()
@@ -66,10 +73,16 @@ def simulator_accounts_path(settings: Settings, area: str) -> Path:
 def simulator_accounts(
     accounts: BrokerAccounts, area: str, specs: list[DeviceSpec], connections: int, dedicated: bool
 ) -> tuple[dict[str, Credentials], Credentials]:
-    """An account for each simulated connection (gateway or device), and one for remote controls."""
-    names = [s.device_id for s in specs] if dedicated else gateway_ids(connections)
-    kinds = {s.device_id: s.kind for s in specs}
-    made = {n: accounts.provision_device(area, n, kinds.get(n, Kind.GATEWAY)) for n in names}
+    """An account for each simulated connection (gateway or device), and one for remote controls.
+
+    A gateway's account carries the devices the fleet puts behind it, as if each had been
+    accepted with ``via`` that gateway.
+    """
+    if dedicated:
+        made = {s.device_id: accounts.provision_device(area, s.device_id, s.kind) for s in specs}
+    else:
+        shares = gateway_shares([s.device_id for s in specs], connections)
+        made = {g: accounts.provision_device(area, g, Kind.GATEWAY, share) for g, share in shares.items()}
     control = accounts.provision_tool(f"sim-control.{area}", tool_acls([f"{SIM_ROOT}/{area}/#"]))
     return made, control
 
@@ -78,7 +91,7 @@ def provision_simulator(
     settings: Settings, area: str, specs: list[DeviceSpec], connections: int, dedicated: bool
 ) -> Path:
     """Create the simulator's accounts, as an installer would, and keep them in a 0600 file."""
-    with BrokerAccounts.for_hub(settings, "setup") as accounts:
+    with BrokerAccounts.for_tools(settings) as accounts:
         made, control = simulator_accounts(accounts, area, specs, connections, dedicated)
     return write_simulator_accounts(simulator_accounts_path(settings, area), made, control)
 

@@ -12,16 +12,18 @@ import time
 from pathlib import Path
 
 from devices.mqtt_client import Credentials
-from hub.broker_accounts import BrokerAccounts
-from hub.broker_security import (
+from hub.broker.accounts import BrokerAccounts
+from hub.broker.bootstrap import (
     DYNSEC_FILE,
     HUB_SECRET_FILE,
+    HUB_USERNAME,
     BrokerSecurityError,
     ensure_accounts,
     find_plugin,
+    tools_credentials,
 )
 
-REPO_CONF = Path(__file__).resolve().parent.parent / "mosquitto.conf"
+REPO_CONF = Path(__file__).resolve().parents[2] / "mosquitto.conf"
 
 
 class BrokerError(RuntimeError):
@@ -47,7 +49,7 @@ def render_config(template: str, port: int, data_dir: Path, plugin: str) -> str:
         # Mosquitto started as root drops to the 'mosquitto' user, which cannot write here.
         f"user {getpass.getuser()}",
     ]
-    return text.rstrip() + "\n\n# added by hub.broker\n" + "\n".join(extra) + "\n"
+    return text.rstrip() + "\n\n# added by hub.broker.process\n" + "\n".join(extra) + "\n"
 
 
 class Broker:
@@ -68,6 +70,7 @@ class Broker:
         self.conf = conf
         self.plugin = plugin
         self.hub_credentials: Credentials | None = None
+        self._hub_accounts: dict[str, Credentials] = {}
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -89,9 +92,30 @@ class Broker:
                 raise BrokerError(str(exc)) from None
         return self.hub_credentials
 
-    def admin(self, client_id: str) -> BrokerAccounts:
-        """Account management on this broker as the hub (``with broker.admin("x") as accounts``)."""
-        return BrokerAccounts("127.0.0.1", self.port, self.hub, client_id)
+    @property
+    def tools(self) -> Credentials:
+        """The set-up tools' account (account management only, client id ``khu-tools``)."""
+        _ = self.hub  # creates the account files on first use
+        try:
+            return tools_credentials(self.data_dir)
+        except BrokerSecurityError as exc:
+            raise BrokerError(str(exc)) from None
+
+    def admin(self) -> BrokerAccounts:
+        """Account management on this broker with the tools' account (``with broker.admin() as a``).
+
+        One at a time: the account is bound to one client id.
+        """
+        return BrokerAccounts.connect("127.0.0.1", self.port, self.tools)
+
+    def hub_account(self, client_id: str) -> Credentials:
+        """The account of a hub that connects as ``client_id``, created on first use (broker running)."""
+        if client_id == HUB_USERNAME:
+            return self.hub
+        if client_id not in self._hub_accounts:
+            with self.admin() as accounts:
+                self._hub_accounts[client_id] = accounts.provision_hub(client_id)
+        return self._hub_accounts[client_id]
 
     def start(self, timeout: float = 10) -> None:
         exe = shutil.which(self.binary)

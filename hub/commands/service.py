@@ -2,7 +2,7 @@
 
 queued (device offline, waits until ``expires_at``) -> sent -> confirmed | timed_out |
 expired | failed. A timed-out command still turns confirmed if the device answers later.
-Queued and re-sent commands are the sweeper's (``hub/command_sweeper.py``).
+Queued and re-sent commands are the sweeper's (``hub/commands/sweeper.py``).
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from devices.messages import CommandOrder
 from devices.payloads import Command
 from hub.bulk_sql import IN_CHUNK, EncodedJSON, insert_rows_skipping_duplicates
-from hub.command_sweeper import BACKGROUND_CONFIRM_S, CommandSweeper, Outcome, epoch_ms
+from hub.commands.sweeper import BACKGROUND_CONFIRM_S, CommandSweeper, Outcome, epoch_ms
 from hub.models import Area, CommandRow, CommandStatus, User
-from hub.registry_store import Change, command_status_for
+from hub.registry.changes import Change
+from hub.registry.store import command_status_for
 
 log = logging.getLogger(__name__)
 

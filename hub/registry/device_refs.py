@@ -18,7 +18,7 @@ from hub.bulk_sql import IN_CHUNK
 from hub.models import Area, Device
 
 # What the cache keeps of a device.
-_COLUMNS = (Device.id, Device.kind, Device.status, Device.state_ts, Device.state, Device.via)
+_COLUMNS = (Device.id, Device.kind, Device.status, Device.state_ts, Device.state, Device.via, Device.model)
 
 Key = tuple[str, str]  # (area code, device id)
 
@@ -32,11 +32,20 @@ class DeviceRef:
     state_ts: int | None
     state_cmd: str | None = None
     via: str | None = None
+    # False for a device registered in advance that has not announced itself (no ``info`` yet).
+    announced: bool = True
 
     def copy(self) -> DeviceRef:
         # Not dataclasses.replace: it inspects the fields on every call (per device a batch changes).
         return DeviceRef(
-            self.pk, self.area_id, self.kind, self.status, self.state_ts, self.state_cmd, self.via
+            self.pk,
+            self.area_id,
+            self.kind,
+            self.status,
+            self.state_ts,
+            self.state_cmd,
+            self.via,
+            self.announced,
         )
 
 
@@ -134,6 +143,7 @@ class DeviceRefs:
 
     def _remember(self, key: Key, area_id: int, row: Any) -> DeviceRef:
         last_cmd = (row.state or {}).get("cmd")
-        ref = DeviceRef(row.id, area_id, row.kind, row.status, row.state_ts, last_cmd, row.via)
+        announced = row.model is not None
+        ref = DeviceRef(row.id, area_id, row.kind, row.status, row.state_ts, last_cmd, row.via, announced)
         self.add(key, ref)
         return ref

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 import jwt
 
@@ -22,6 +23,7 @@ class TokenType(StrEnum):
     REFRESH = "refresh"
     SESSION = "session"
     CONFIRM = "confirm"  # a second, deliberate step for a drastic order (emergency mode)
+    DEVICE = "device"  # a browser or app that logged in before: it escapes lock-outs (login_limiter)
 
 
 class TokenError(ValueError):
@@ -34,6 +36,7 @@ class Claims:
     type: TokenType
     session_id: str | None
     expires_at: datetime
+    generation: int = 0  # the user's token generation when issued (``User.token_gen``)
 
 
 def load_secret(settings: Settings) -> str:
@@ -60,9 +63,16 @@ class TokenIssuer:
         # cannot change except by expiring, which is checked again on every use.
         self._verified: dict[str, Claims] = {}
 
-    def issue(self, user_id: int, kind: TokenType, ttl: timedelta, session_id: str | None = None) -> str:
+    def issue(
+        self,
+        user_id: int,
+        kind: TokenType,
+        ttl: timedelta,
+        session_id: str | None = None,
+        generation: int = 0,
+    ) -> str:
         now = datetime.now(UTC)
-        claims = {
+        claims: dict[str, Any] = {
             "sub": str(user_id),
             "typ": kind.value,
             "aud": AUDIENCE,
@@ -72,6 +82,8 @@ class TokenIssuer:
         }
         if session_id is not None:
             claims["sid"] = session_id
+        if generation:
+            claims["gen"] = generation
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
     def decode(self, token: str, *accepted: TokenType) -> Claims:
@@ -109,6 +121,11 @@ class TokenIssuer:
         except (ValueError, TypeError):
             raise TokenError("invalid token claims") from None
         sid = raw.get("sid")
+        gen = raw.get("gen", 0)
         return Claims(
-            user_id, kind, sid if isinstance(sid, str) else None, datetime.fromtimestamp(raw["exp"], UTC)
+            user_id,
+            kind,
+            sid if isinstance(sid, str) else None,
+            datetime.fromtimestamp(raw["exp"], UTC),
+            gen if isinstance(gen, int) else -1,
         )

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import cast
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -19,13 +20,18 @@ from devices.codec import Codec
 from devices.messages import Inbound, Rejected, RejectReason
 from devices.mqtt_client import Received
 from hub.metrics import HubMetrics
-from hub.registry_store import BatchResult, Change, RegistryStore
+from hub.registry.changes import Change, Claim
+from hub.registry.store import BatchResult, RegistryStore
 
 log = logging.getLogger(__name__)
 
 Ack = Callable[[Sequence[tuple[int, int]]], None]  # (mid, qos) of each message
 Listener = Callable[[list[Change]], None]
 _STOP = object()
+
+
+def _retained(msg: Inbound) -> Inbound:
+    return replace(msg, source=replace(msg.source, retained=True))
 
 
 class RejectionLog:
@@ -72,6 +78,8 @@ class Ingestor:
         self._queue_max = queue_max
         self._ack: Ack = lambda received: None
         self._listeners: list[Listener] = []
+        # Told, after the commit, of gateways that now speak for a device (see ``Claim``).
+        self.on_claims: Callable[[list[Claim]], None] | None = None
         self._log_rejection = RejectionLog()
         self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
         self.db_healthy = True
@@ -94,19 +102,21 @@ class Ingestor:
 
     def handle(self, msg: Received) -> None:
         """Called by the MQTT link for every message; must be quick and never raise."""
-        channel = msg.topic.rsplit("/", 1)[-1][:16]
-        self._metrics.messages_in.inc(channel)
         codec = None
         for c in self._codecs:  # a plain loop: a generator per message showed in profiles
             if c.claims(msg.topic):
                 codec = c
                 break
+        # The native channel, or the protocol: a foreign topic's last level may be a device name.
+        if codec is self._codecs[0]:
+            label = msg.topic.rsplit("/", 1)[-1][:16]
+        else:
+            label = codec.name if codec is not None else "none"
+        self._metrics.messages_in.inc(label)
         try:
             if codec is None:
                 raise Rejected(RejectReason.BAD_TOPIC, "no codec claims this topic")
-            inbound = codec.decode(msg.topic, msg.payload)
-            if msg.retain:
-                inbound = replace(inbound, source=replace(inbound.source, retained=True))
+            inbound = self._decode(codec, msg)
         except Rejected as rej:
             self._reject(msg.topic, rej)
             self._ack([(msg.mid, msg.qos)])
@@ -120,6 +130,21 @@ class Ingestor:
             while self._queue.qsize() >= self._queue_max:
                 time.sleep(0.001)
         self._queue.put((inbound, msg.mid, msg.qos))
+
+    def _decode(self, codec: Codec, msg: Received) -> Inbound | list[Inbound]:
+        """The codec's reading of a message, marked when the broker replayed it (retained)."""
+        decoded = codec.decode(msg.topic, msg.payload)
+        if not isinstance(decoded, list):  # codecs give lists: cheaper to test than a Sequence
+            one = cast(Inbound, decoded)
+            return _retained(one) if msg.retain else one
+        # One entry of a list refused (a bridge's device badly named) spares the rest.
+        kept: list[Inbound] = []
+        for m in decoded:
+            if isinstance(m, Rejected):
+                self._reject(msg.topic, m)
+            else:
+                kept.append(_retained(m) if msg.retain else m)
+        return kept
 
     def _reject(self, topic: str, rej: Rejected) -> None:
         self._metrics.rejected.labels(rej.reason.value).inc()
@@ -150,8 +175,9 @@ class Ingestor:
             self._metrics.queue_depth.set(self._queue.qsize())
             self._commit(batch)  # type: ignore[arg-type]
 
-    def _commit(self, batch: list[tuple[Inbound, int, int]]) -> None:
-        messages = [m for m, _, _ in batch]
+    def _commit(self, batch: list[tuple[Inbound | list[Inbound], int, int]]) -> None:
+        # A message that spoke for several devices (a bridge's list) is one entry: acknowledged once.
+        messages = [one for m, _, _ in batch for one in (m if isinstance(m, list) else (m,))]
         delay = 0.05
         while True:
             try:
@@ -175,6 +201,11 @@ class Ingestor:
         self._metrics.committed.inc(len(messages) - len(result.rejected))
         self._metrics.batch_size.observe(len(messages))
         self._ack([(mid, qos) for _, mid, qos in batch])
+        if result.claims and self.on_claims is not None:
+            try:
+                self.on_claims(result.claims)
+            except Exception:
+                log.exception("claims listener failed")
         if result.changes:
             for listener in self._listeners:
                 try:
@@ -192,6 +223,7 @@ class Ingestor:
                 total.rejected.append((msg, Rejected(RejectReason.INVALID, f"store error: {exc}")))
                 continue
             total.changes.extend(one.changes)
+            total.claims.extend(one.claims)
             total.rejected.extend(one.rejected)
             total.duplicates += one.duplicates
         return total

@@ -1,7 +1,7 @@
 """Applies validated device reports to the database, a batch per transaction.
 
 Only the ingest writer thread calls ``apply``, so its cache of device references
-(``hub.device_refs``) is single-threaded. Code that changes a device elsewhere calls ``forget``.
+(``hub.registry.device_refs``) is single-threaded. Code that changes a device elsewhere calls ``forget``.
 """
 
 from __future__ import annotations
@@ -25,17 +25,19 @@ from devices.messages import (
 )
 from devices.payloads import EVENTS_BY_KIND, Availability, Kind
 from hub.bulk_sql import EncodedJSON, insert_rows_skipping_duplicates, update_rows
-from hub.device_refs import DeviceRef, DeviceRefs
 from hub.models import (
     OPEN_COMMAND_STATUSES,
     CommandRow,
     CommandStatus,
     Device,
     DeviceEventRow,
-    DeviceStatus,
 )
+from hub.registry import snapshots
+from hub.registry.announcements import Announcements
+from hub.registry.changes import CLOSED, Change, Claim
+from hub.registry.device_refs import DeviceRef, DeviceRefs
+from hub.registry.enrolment_gate import EnrolmentGate
 
-_CLOSED = (DeviceStatus.RETIRED.value, DeviceStatus.REJECTED.value)
 _commands = cast(Table, CommandRow.__table__)
 _devices = cast(Table, Device.__table__)
 _events = cast(Table, DeviceEventRow.__table__)
@@ -50,19 +52,10 @@ def command_status_for(error: str | None) -> CommandStatus:
     return CommandStatus.EXPIRED if error == "expired" else CommandStatus.FAILED
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """What one accepted report changed, for live listeners."""
-
-    area: str
-    device: str
-    kind: str
-    fields: dict[str, Any]
-
-
 @dataclass(slots=True)
 class BatchResult:
     changes: list[Change] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)
     rejected: list[tuple[Inbound, Rejected]] = field(default_factory=list)
     duplicates: int = 0
 
@@ -86,6 +79,7 @@ class RegistryStore:
         self._engine = engine
         self._refs = DeviceRefs()
         self._gateway_online: dict[tuple[int, str], bool] = {}
+        self._announcements = Announcements(self._refs, EnrolmentGate())
 
     def forget(self, area: str, device: str) -> None:
         """Drop a cached device after another part of the hub changed it (thread-safe)."""
@@ -146,17 +140,27 @@ class RegistryStore:
     def _one(self, b: _Batch, msg: Inbound) -> Change | None:
         src = msg.source
         if isinstance(msg, InfoReport):
-            return self._info(b.session, msg, b.now, b.updates)
+            return self._announcements.apply(b.session, msg, b.now, b.updates, b.result.claims)
         ref = self._refs.get(b.session, src.area, src.device)
-        if ref.status in _CLOSED:
+        if ref.status in CLOSED and not _is_offline(msg):
+            # Only an "offline" is taken: the hub's own, when it revoked the device's account.
             raise Rejected(RejectReason.RETIRED, f"{src.area}/{src.device} is {ref.status}")
+        if src.via is not None and ref.via != src.via:
+            # A bridge's topic tree (Zigbee2MQTT, Frigate) speaks only for the devices behind it.
+            where = f"behind {ref.via}" if ref.via else "connected directly"
+            raise Rejected(
+                RejectReason.VIA_MISMATCH, f"{src.area}/{src.device} is {where}, not via {src.via}"
+            )
         change: Change | None
         if isinstance(msg, AvailabilityReport):
             change = self._availability(b, ref, msg)
         elif isinstance(msg, StateReport):
             change = self._state(b, ref, msg)
-        else:
+        elif isinstance(msg, EventReport):
             change = self._event(b, ref, msg)
+        else:  # a camera's latest snapshot: one row per camera, replaced
+            shot = snapshots.keep(b.session, ref.pk, ref.kind, msg, b.now)
+            change = None if shot is None else Change(src.area, src.device, ref.kind, shot)
         if not src.retained:  # only accepted, live traffic proves the device is alive
             b.updates.setdefault(ref.pk, {})["last_seen"] = b.now
         return change
@@ -202,7 +206,7 @@ class RegistryStore:
                     "result_state": stored,
                 },
             )
-        return Change(src.area, src.device, ref.kind, {"state": data})
+        return Change(src.area, src.device, ref.kind, {"state": data}, src.retained)
 
     def _event(self, b: _Batch, ref: DeviceRef, msg: EventReport) -> Change:
         src, ev = msg.source, msg.event
@@ -214,51 +218,6 @@ class RegistryStore:
                 {"device_pk": ref.pk, "type": ev.type, "ts": ev.ts, "data": EncodedJSON(ev.model_dump_json())}
             )
         return Change(src.area, src.device, ref.kind, {"event": data})
-
-    def _info(
-        self, session: Session, msg: InfoReport, now: datetime, updates: dict[int, dict[str, Any]]
-    ) -> Change:
-        src, info = msg.source, msg.info
-        fields = {
-            "model": info.model,
-            "firmware": info.firmware,
-            "capabilities": list(info.capabilities),
-            "via": info.via,
-            "rated_w": info.rated_w,
-            "codec": src.codec,
-            "last_seen": now,
-        }
-        try:
-            ref = self._refs.get(session, src.area, src.device)
-        except Rejected as rej:
-            if rej.reason is not RejectReason.UNKNOWN_DEVICE:
-                raise
-            area_id = self._refs.area_id(session, src.area)
-            device = Device(
-                area_id=area_id,
-                device_id=src.device,
-                kind=info.kind.value,
-                status=DeviceStatus.PENDING.value,
-                name=src.device,
-                **fields,
-            )
-            session.add(device)
-            session.flush()
-            self._refs.add(
-                (src.area, src.device),
-                DeviceRef(device.id, area_id, device.kind, device.status, None, via=info.via),
-            )
-            return Change(src.area, src.device, device.kind, {"status": device.status, **_jsonable(fields)})
-        if ref.kind != info.kind:
-            raise Rejected(RejectReason.KIND_MISMATCH, f"registered as {ref.kind}, announced {info.kind}")
-        if ref.status in _CLOSED:
-            raise Rejected(RejectReason.RETIRED, f"{src.area}/{src.device} is {ref.status}")
-        self._refs.touch((src.area, src.device))
-        ref.via = info.via
-        if src.retained:
-            del fields["last_seen"]
-        updates.setdefault(ref.pk, {}).update(fields)
-        return Change(src.area, src.device, ref.kind, _jsonable(fields))
 
     def _gateway_down(
         self,
@@ -289,5 +248,5 @@ class RegistryStore:
         return self._gateway_online[key]
 
 
-def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in fields.items()}
+def _is_offline(msg: Inbound) -> bool:
+    return isinstance(msg, AvailabilityReport) and msg.availability is Availability.OFFLINE

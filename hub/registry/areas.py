@@ -47,6 +47,8 @@ class Registration:
     kind: Kind
     name: str
     zone: str | None = None
+    protocol: str = "native"
+    via: str | None = None  # the bridge it is behind (Zigbee2MQTT, Frigate)
 
 
 def create_area(
@@ -83,6 +85,7 @@ def update_area(
     longitude: float | None = None,
     timezone: str | None = None,
     tts_voice: str | None = None,
+    local_changes: str | None = None,
 ) -> dict[str, object]:
     """Change the given fields after validating them all; returns what changed."""
     lat = area.latitude if latitude is None else latitude
@@ -96,6 +99,7 @@ def update_area(
         "longitude": longitude,
         "timezone": timezone,
         "tts_voice": tts_voice,
+        "local_changes": local_changes,
     }
     changed: dict[str, object] = {k: v for k, v in wanted.items() if v is not None and getattr(area, k) != v}
     for key, value in changed.items():
@@ -184,6 +188,8 @@ def preregister(session: Session, area: Area, registrations: Iterable[Registrati
                 zone_id=zone_id,
                 status=DeviceStatus.ACTIVE.value,
                 capabilities=[],
+                codec=reg.protocol,
+                via=reg.via,
             )
         )
         added += 1
