@@ -13,7 +13,10 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import OperationalError, StatementError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from hub.api import errors, origin, storage_errors
+from hub.api.body_guard import BodyGuard
 from hub.api.deps import CloseSessions
 from hub.api.routes import (
     announcements,
@@ -26,7 +29,9 @@ from hub.api.routes import (
     commands,
     devices,
     emergency,
+    enrolment,
     health,
+    incidents,
     invites,
     notifications,
     programmes,
@@ -38,11 +43,16 @@ from hub.api.routes import (
     web,
     zones,
 )
-from hub.broker_accounts import BrokerAccountError
+from hub.broker.accounts import BrokerAccountError
 from hub.runtime import HubRuntime
 from hub.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
+
+# How uvicorn must run the app (``khu serve``, the tests' live servers): the app decides which
+# X-Forwarded-* headers to believe (``trusted_proxies``), so uvicorn must not (by default it
+# believes any from 127.0.0.1).
+UVICORN_OPTIONS: dict[str, Any] = {"proxy_headers": False}
 
 
 def create_app(settings: Settings | None = None, runtime: HubRuntime | None = None) -> FastAPI:
@@ -67,6 +77,12 @@ def create_app(settings: Settings | None = None, runtime: HubRuntime | None = No
     )
     app.state.runtime = rt
     app.add_middleware(CloseSessions)
+    if settings.trusted_proxies.strip():
+        # The client's address and scheme from X-Forwarded-For/-Proto, from these proxies only.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
+    app.add_middleware(BodyGuard, settings=settings)  # outermost: before anything reads a body
+    origin.install(app)
+    errors.install(app)
     # Routes are tried in this order, so the ones phones use most come first.
     for module in (
         devices,
@@ -89,6 +105,8 @@ def create_app(settings: Settings | None = None, runtime: HubRuntime | None = No
         push,
         invites,
         camera_outages,
+        incidents,
+        enrolment,
         web,  # last: the API's routes win
     ):
         app.include_router(module.router)
@@ -114,24 +132,29 @@ def create_app(settings: Settings | None = None, runtime: HubRuntime | None = No
         # An id or number beyond what the database can store cannot name anything that exists.
         if isinstance(exc, StatementError) and not isinstance(exc.orig, OverflowError):
             raise exc
-        return JSONResponse({"detail": "a number in the request is out of range"}, status_code=422)
+        return errors.error_response(422, "number_out_of_range", "a number in the request is out of range")
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(SATimeoutError)
     async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        if (refused := storage_errors.unwritable(request, exc)) is not None:
+            return refused  # a read-only, full or failing disk: retrying will not help
         # A busy or unreachable database is a passing condition, not a bug: say so, and when to retry.
         log.warning("database unavailable for %s %s: %s", request.method, request.url.path, exc)
-        return JSONResponse(
-            {"detail": "the database is busy or unavailable; nothing was changed, try again shortly"},
-            status_code=503,
+        return errors.error_response(
+            503,
+            "database_busy",
+            "the database is busy or unavailable; nothing was changed, try again shortly",
             headers={"Retry-After": "2"},
         )
+
+    storage_errors.install(app)
 
     @app.exception_handler(BrokerAccountError)
     async def broker_unavailable(request: Request, exc: Exception) -> JSONResponse:
         log.warning("broker account change failed for %s %s: %s", request.method, request.url.path, exc)
-        return JSONResponse(
-            {"detail": f"{exc}; nothing was changed"}, status_code=503, headers={"Retry-After": "5"}
+        return errors.error_response(
+            503, "broker_unavailable", f"{exc}; nothing was changed", headers={"Retry-After": "5"}
         )
 
     @app.get("/metrics", include_in_schema=False)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from devices.payloads import Priority
 from hub.api.schemas import UtcDateTime
@@ -52,6 +52,25 @@ class SpeakerDeliveryPublic(BaseModel):
     started_at: UtcDateTime | None
     finished_at: UtcDateTime | None
     error: str | None
+    clock_synced: bool | None = Field(
+        None, description="the speaker's clock was NTP-synchronised when it started (None: not reported)"
+    )
+    clock_offset_ms: float | None = Field(None, description="its clock's offset from NTP time then")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _clock(cls, data: Any) -> Any:
+        """The clock fields come from the delivery's ``detail``."""
+        detail = getattr(data, "detail", None)
+        if isinstance(detail, dict) and not isinstance(data, dict):
+            return {
+                **{
+                    k: getattr(data, k) for k in ("device_id", "status", "started_at", "finished_at", "error")
+                },
+                "clock_synced": detail.get("clock_synced"),
+                "clock_offset_ms": detail.get("clock_offset_ms"),
+            }
+        return data
 
 
 class Coverage(BaseModel):
@@ -61,6 +80,12 @@ class Coverage(BaseModel):
     percent: float = Field(description="speakers that played it to the end, of those targeted")
     offline: list[str]
     failed: list[str]
+    stopped: list[str] = Field(default_factory=list, description="speakers a stop order ended")
+    played_percent: float = Field(
+        0.0,
+        description="how much of the announcement the targeted speakers sounded, on average: one "
+        "stopped halfway counts half",
+    )
     start_spread_ms: float | None = Field(None, description="latest minus earliest actual start")
 
 
@@ -81,6 +106,8 @@ class AnnouncementPublic(BaseModel):
     resumes: str | None
     note: str
     created_by: str | None
+    # The sender's display name (their username when they have none): what people read.
+    created_by_name: str | None = None
     created_at: UtcDateTime
     coverage: Coverage | None = None
     deliveries: list[SpeakerDeliveryPublic] | None = None

@@ -106,7 +106,8 @@ class CommandPublic(BaseModel):
     issued_by: int | None
     source: str = Field(
         description="what issued it: manual (a person), schedule (a timetable step), restore (desired "
-        "state re-applied), emergency, broadcast or resumed (announcements)"
+        "state re-applied), emergency, broadcast or resumed (announcements); local is a change made "
+        "at the light itself, recorded as the desired state (protocol 6.9)"
     )
     created_at: UtcDateTime
     sent_at: UtcDateTime | None

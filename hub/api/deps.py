@@ -13,10 +13,12 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from hub.auth_cache import AuthCache
+from hub.api.errors import ApiError
+from hub.api.origin import check_origin
+from hub.auth.cache import AuthCache
+from hub.auth.tokens import Claims, TokenError, TokenType
 from hub.models import Area, Role, User, as_utc
 from hub.runtime import HubRuntime
-from hub.security import Claims, TokenError, TokenType
 
 SESSION_COOKIE = "khu_session"
 
@@ -85,8 +87,8 @@ async def get_db(request: Request, runtime: RuntimeDep) -> Session:
 SessionDep = Annotated[Session, Depends(get_db)]
 
 
-def _unauthorized(detail: str) -> HTTPException:
-    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
+def _unauthorized(code: str, detail: str) -> HTTPException:
+    return ApiError(status.HTTP_401_UNAUTHORIZED, code, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
 class _Claims(OAuth2PasswordBearer):
@@ -101,14 +103,20 @@ class _Claims(OAuth2PasswordBearer):
         bearer = await super().__call__(request)
         raw = bearer or request.cookies.get(SESSION_COOKIE)
         if not raw:
-            raise _unauthorized("not logged in: send 'Authorization: Bearer <access token>' or log in")
-        tokens = request.app.state.runtime.tokens
+            raise _unauthorized(
+                "not_logged_in", "not logged in: send 'Authorization: Bearer <access token>' or log in"
+            )
+        runtime: HubRuntime = request.app.state.runtime
         try:
             claims: Claims = (
-                tokens.decode(raw, TokenType.ACCESS) if bearer else tokens.decode(raw, TokenType.SESSION)
+                runtime.tokens.decode(raw, TokenType.ACCESS)
+                if bearer
+                else runtime.tokens.decode(raw, TokenType.SESSION)
             )
         except TokenError as exc:
-            raise _unauthorized(str(exc)) from None
+            raise _unauthorized("session_ended", str(exc)) from None
+        if not bearer:
+            check_origin(request, runtime.settings.public_url)  # the cookie may ride a forged request
         return claims
 
 
@@ -132,12 +140,16 @@ def _caller(request: Request, claims: Claims, session: Session | None) -> User |
         if live is None and session is None:
             return None
         if live is None or as_utc(live.expires_at) < datetime.now(UTC):
-            raise _unauthorized("session ended; log in again")
+            raise _unauthorized("session_ended", "session ended; log in again")
     user = cache.user(session, claims.user_id)
     if user is None and session is None:
         return None
     if user is None or not user.active:
-        raise _unauthorized("account disabled or removed")
+        raise _unauthorized("account_disabled", "account disabled or removed")
+    if claims.generation != user.token_gen:
+        raise _unauthorized(
+            "session_ended", "the password was changed since this token was issued; log in again"
+        )
     request.state.khu_user = user
     return user
 
@@ -160,7 +172,13 @@ def require_roles(*roles: Role) -> Callable[[Request, Claims], Coroutine[Any, An
         user = await get_current_user(request, claims)
         if user.role not in allowed:
             names = ", ".join(sorted(allowed))
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"only {names} may do this; you are {user.role}")
+            raise ApiError(
+                status.HTTP_403_FORBIDDEN,
+                "role_forbidden",
+                f"only {names} may do this; you are {user.role}",
+                role=user.role,
+                allowed=sorted(allowed),
+            )
         return user
 
     return check
@@ -183,7 +201,7 @@ def _area(code: str, request: Request, claims: Claims, session: Session | None) 
     if user is None or (area is None and session is None):
         return None
     if area is None or not can_see_area(user, area.id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no area with code {code!r}")
+        raise ApiError(status.HTTP_404_NOT_FOUND, "area_not_found", f"no area with code {code!r}", area=code)
     return area
 
 

@@ -7,12 +7,13 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import HTTPException, status
+from fastapi import status
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.api.errors import ApiError
 from hub.models import IdempotencyRecord, User
 
 
@@ -44,13 +45,16 @@ def once(
         if prior is None:  # removed in between; treat as new
             return act().model_dump(mode="json")
         if prior.fingerprint != print_:
-            raise HTTPException(
+            raise ApiError(
                 status.HTTP_422_UNPROCESSABLE_CONTENT,
+                "idempotency_key_reused",
                 "this Idempotency-Key was used for a different request; use a new key",
             ) from None
         if prior.response is None:
-            raise HTTPException(
-                status.HTTP_409_CONFLICT, "a request with this Idempotency-Key is still being processed"
+            raise ApiError(
+                status.HTTP_409_CONFLICT,
+                "idempotency_in_progress",
+                "a request with this Idempotency-Key is still being processed",
             ) from None
         return prior.response
     try:

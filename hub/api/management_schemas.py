@@ -7,7 +7,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from devices.payloads import Ident, Kind
-from hub.accounts import MIN_PASSWORD_LENGTH
+from devices.protocols import KINDS_BY_PROTOCOL, Protocol
+from hub.api.patch_fields import NotNull
+from hub.auth.accounts import MIN_PASSWORD_LENGTH
 from hub.models import Role
 
 Username = Annotated[
@@ -53,9 +55,9 @@ class UserCreate(_Request):
 
 
 class UserUpdate(_Update):
-    display_name: Name | None = None
-    active: bool | None = None
-    password: Password | None = Field(None, description="a new password; ends the user's sessions")
+    display_name: NotNull[Name] = None
+    active: NotNull[bool] = None
+    password: NotNull[Password] = Field(None, description="a new password; ends the user's sessions")
 
 
 class AreaCreate(_Request):
@@ -67,12 +69,17 @@ class AreaCreate(_Request):
 
 
 class AreaUpdate(_Update):
-    name: Name | None = None
-    latitude: Latitude | None = None
-    longitude: Longitude | None = None
-    timezone: TimeZone | None = None
-    tts_voice: Literal["vi", "vi-vn-x-central", "vi-vn-x-south"] | None = Field(
+    name: NotNull[Name] = None
+    latitude: NotNull[Latitude] = None
+    longitude: NotNull[Longitude] = None
+    timezone: NotNull[TimeZone] = None
+    tts_voice: NotNull[Literal["vi", "vi-vn-x-central", "vi-vn-x-south"]] = Field(
         None, description="voice that reads text announcements: northern, central or southern"
+    )
+    local_changes: NotNull[Literal["adopt", "hub_wins"]] = Field(
+        None,
+        description="a light changed at the light itself (wall switch, its button): adopt it as the "
+        "desired state, or let the hub put its desired state back (hub_wins)",
     )
 
 
@@ -85,7 +92,7 @@ class ZoneUpdate(_Request):
 
 
 class DeviceUpdate(_Update):
-    name: Name | None = None
+    name: NotNull[Name] = None
     zone_id: ZoneId | None = Field(None, description="null takes the device out of its zone")
 
 
@@ -97,5 +104,23 @@ class DeviceAccept(_Request):
 class DeviceCreate(_Request):
     device_id: Ident
     kind: Kind
+    protocol: Protocol = Field(
+        "native", description="what the device speaks: the hub's own protocol, Tasmota, Zigbee2MQTT, ..."
+    )
     name: Name | None = Field(None, description="default: the device id")
     zone_id: ZoneId | None = None
+
+    @model_validator(mode="after")
+    def _kind_fits_protocol(self) -> DeviceCreate:
+        kinds = KINDS_BY_PROTOCOL[self.protocol]
+        if self.kind not in kinds:
+            allowed = " or ".join(k.value for k in kinds)
+            hint = ""
+            if self.protocol in ("zigbee2mqtt", "frigate"):
+                hint = "; add the bridge: the devices behind it announce themselves through it"
+            raise ValueError(f"a {self.protocol} device is a {allowed}, not a {self.kind.value}{hint}")
+        return self
+
+
+class EnrolmentOpen(_Request):
+    minutes: int = Field(30, ge=1, le=24 * 60, description="how long new devices may announce themselves")

@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from hub.api.management_schemas import Name, Password, Username
-from hub.api.schemas import ORMModel, UtcDateTime
+from hub.api.schemas import ORMModel, Page, UtcDateTime
 from hub.notifications.models import Audience
 
 HhMm = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="local time, HH:MM")]
@@ -164,3 +164,35 @@ class OutagePublic(BaseModel):
     duration_s: float = Field(description="so far, while the outage goes on")
     ongoing: bool
     alerted: bool
+
+
+class IncidentPublic(BaseModel):
+    """Outages of one area that began together; ``kinds`` etc. count what was dark when told."""
+
+    id: int
+    started_at: UtcDateTime
+    ended_at: UtcDateTime | None
+    duration_s: float = Field(description="so far, while the incident goes on")
+    ongoing: bool
+    alerted: bool
+    cameras: int = Field(description="cameras with an outage in it")
+    kinds: dict[str, int] = Field(description="devices dark when the head was told, by kind")
+    gateways: list[str]
+    zones: list[str]
+
+
+class IncidentDevice(BaseModel):
+    """One camera of an incident: its first outage's start, its last one's end."""
+
+    device_id: str
+    name: str
+    kind: str
+    zone_id: int | None
+    started_at: UtcDateTime
+    ended_at: UtcDateTime | None
+    ongoing: bool
+    outages: int = Field(description="more than one when it flapped")
+
+
+class IncidentDetail(IncidentPublic):
+    devices: Page[IncidentDevice] = Field(description="by device id; a power cut has thousands")

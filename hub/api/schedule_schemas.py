@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from devices.payloads import Priority
+from hub.api.patch_fields import NotNull
 from hub.api.schemas import UtcDateTime
 from schedules.convert import MisfirePolicy, StepSpec
 
@@ -44,15 +45,17 @@ class TimetableCreate(TimetableBase):
 
 
 class TimetableUpdate(TimetableBase):
-    name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
-    steps: Steps | None = None
-    weekdays: Annotated[list[Weekday], Field(min_length=1, max_length=7)] | None = None
-    valid_from: date | None = None
-    valid_until: date | None = None
-    exceptions: dict[date, Steps] | None = None
-    misfire: MisfirePolicy | None = None
-    grace_s: Annotated[int, Field(ge=1, le=86_400)] | None = None
-    enabled: bool | None = Field(None, description="false pauses the timetable")
+    """Fields left out keep their value; only the dates may be null (no bound)."""
+
+    name: NotNull[Annotated[str, Field(min_length=1, max_length=120)]] = None
+    steps: NotNull[Steps] = None
+    weekdays: NotNull[Annotated[list[Weekday], Field(min_length=1, max_length=7)]] = None
+    valid_from: date | None = Field(None, description="null: from any date")
+    valid_until: date | None = Field(None, description="null: with no end")
+    exceptions: NotNull[dict[date, Steps]] = None
+    misfire: NotNull[MisfirePolicy] = None
+    grace_s: NotNull[Annotated[int, Field(ge=1, le=86_400)]] = None
+    enabled: NotNull[bool] = Field(None, description="false pauses the timetable")
 
 
 class TimetablePublic(BaseModel):
@@ -74,13 +77,15 @@ class TimetablePublic(BaseModel):
 class PreviewItem(BaseModel):
     at: UtcDateTime
     local_time: str
-    kind: str
-    schedule_id: int
+    kind: str = Field(description="lighting, broadcast (a programme) or announcement (one-off, for later)")
+    schedule_id: int | None = Field(description="the timetable or programme; null for an announcement")
     schedule_name: str
     zone_id: int | None
     step: str
     action: str
     sun_event_at: str | None = Field(None, description="the sunrise/sunset the step is computed from, local")
+    announcement_id: str | None = Field(None, description="the one-off announcement set for this time")
+    zone_ids: list[int] | None = Field(None, description="an announcement's zones; null for the whole area")
 
 
 class ScheduleRunPublic(BaseModel):
@@ -131,20 +136,26 @@ class ProgrammeCreate(ProgrammeBase):
 
 
 class ProgrammeUpdate(ProgrammeBase):
-    name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
-    title: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    text: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
-    zone_ids: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1, max_length=100)] | None = None
-    priority: Priority | None = None
-    recurrence: Recurrence | None = None
-    at: ClockTime | None = None
-    on_date: date | None = None
-    weekdays: Annotated[list[Weekday], Field(min_length=1, max_length=7)] | None = None
-    day_of_month: Annotated[int, Field(ge=1, le=31)] | None = None
-    cron: Annotated[str, Field(max_length=120)] | None = None
-    misfire: MisfirePolicy | None = None
-    grace_s: Annotated[int, Field(ge=1, le=86_400)] | None = None
-    enabled: bool | None = None
+    """Fields left out keep their value; null is refused except where it means something."""
+
+    name: NotNull[Annotated[str, Field(min_length=1, max_length=120)]] = None
+    title: NotNull[Annotated[str, Field(min_length=1, max_length=200)]] = None
+    text: Annotated[str, Field(min_length=1, max_length=2000)] | None = Field(
+        None, description="null: no text (the programme plays its audio_id)"
+    )
+    zone_ids: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1, max_length=100)] | None = (
+        Field(None, description="null: the whole area")
+    )
+    priority: NotNull[Priority] = None
+    recurrence: NotNull[Recurrence] = None
+    at: ClockTime | None = Field(None, description="null: unset (a cron programme needs none)")
+    on_date: date | None = Field(None, description="null: unset (only recurrence=once needs it)")
+    weekdays: NotNull[Annotated[list[Weekday], Field(min_length=1, max_length=7)]] = None
+    day_of_month: Annotated[int, Field(ge=1, le=31)] | None = Field(None, description="null: unset")
+    cron: Annotated[str, Field(max_length=120)] | None = Field(None, description="null: unset")
+    misfire: NotNull[MisfirePolicy] = None
+    grace_s: NotNull[Annotated[int, Field(ge=1, le=86_400)]] = None
+    enabled: NotNull[bool] = None
 
 
 class ProgrammePublic(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
 
 from hub.models import as_utc
 
@@ -45,6 +45,7 @@ class AreaPublic(ORMModel):
     longitude: float
     timezone: str
     tts_voice: str
+    local_changes: str = "adopt"
     zones: list[ZonePublic]
 
 
@@ -62,6 +63,7 @@ class DevicePublic(ORMModel):
     firmware: str | None
     capabilities: list[str]
     via: str | None
+    protocol: str = Field(validation_alias=AliasChoices("codec", "protocol"))
     online: bool
     availability_at: UtcDateTime | None
     last_seen: UtcDateTime | None
@@ -73,6 +75,13 @@ class MqttAccountPublic(BaseModel):
 
     username: str
     password: str
+    # The broker refuses this account under any other client id.
+    client_id: str
+    host: str
+    port: int
+    protocol: str
+    # What to type into the device's own settings (its console, its YAML), line by line.
+    setup: list[str]
 
 
 class DeviceWithAccountPublic(DevicePublic):
@@ -99,3 +108,21 @@ class UserPublic(ORMModel):
 class HealthPublic(BaseModel):
     status: str
     checks: dict[str, bool] = {}
+
+
+class EnrolmentStatePublic(BaseModel):
+    open: bool
+    until: UtcDateTime | None
+
+
+class EnrolmentPublic(EnrolmentStatePublic):
+    """The enrolment account, shown once; it may only announce new devices."""
+
+    username: str
+    password: str
+    host: str
+    port: int
+    # Where a device of the hub's own protocol announces itself (docs/protocol.md §9.2).
+    native_topic: str
+    # One console line for a Tasmota device; put its device id in place of <device id>.
+    tasmota_backlog: str

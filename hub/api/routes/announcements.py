@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, Header, Query, Response, status
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from devices.payloads import Priority
+from hub.api.audit_words import language
+from hub.api.broadcast_csv import broadcast_csv
 from hub.api.broadcast_schemas import (
     AnnouncementCreate,
     AnnouncementPublic,
@@ -20,6 +20,7 @@ from hub.api.broadcast_schemas import (
     spread_ms,
 )
 from hub.api.deps import AreaDep, Controller, PagingDep, RuntimeDep, SessionDep
+from hub.api.errors import ApiError
 from hub.api.schemas import Page
 from hub.audit import record
 from hub.broadcasts.announce import AnnouncementError, announce
@@ -37,9 +38,19 @@ from hub.runtime import HubRuntime
 router = APIRouter(prefix="/api/v1/areas/{code}/announcements", tags=["broadcasts"])
 
 
-def _coverage(deliveries: list[SpeakerDelivery]) -> Coverage:
+def _played(d: SpeakerDelivery, duration_ms: int) -> float:
+    """The share of the announcement one speaker sounded (1 when it reported the end)."""
+    if d.status == DeliveryStatus.FINISHED.value:
+        return 1.0
+    if d.started_at is None or d.finished_at is None or duration_ms <= 0:
+        return 0.0
+    return max(0.0, min(1.0, (d.finished_at - d.started_at).total_seconds() * 1000 / duration_ms))
+
+
+def _coverage(deliveries: list[SpeakerDelivery], duration_ms: int) -> Coverage:
     finished = [d for d in deliveries if d.status == DeliveryStatus.FINISHED.value]
     starts = [d.started_at for d in deliveries if d.started_at is not None]
+    played = sum(_played(d, duration_ms) for d in deliveries)
     return Coverage(
         targeted=len(deliveries),
         started=len(starts),
@@ -47,6 +58,8 @@ def _coverage(deliveries: list[SpeakerDelivery]) -> Coverage:
         percent=round(100 * len(finished) / len(deliveries), 1) if deliveries else 0.0,
         offline=[d.device_id for d in deliveries if d.status == DeliveryStatus.OFFLINE.value],
         failed=[d.device_id for d in deliveries if d.status in ("failed", "no_answer")],
+        stopped=[d.device_id for d in deliveries if d.status == DeliveryStatus.STOPPED.value],
+        played_percent=round(100 * played / len(deliveries), 1) if deliveries else 0.0,
         start_spread_ms=spread_ms(starts),
     )
 
@@ -77,8 +90,9 @@ def _public(
         resumes=ann.resumes,
         note=ann.note,
         created_by=issuer.username if issuer else None,
+        created_by_name=(issuer.display_name or issuer.username) if issuer else None,
         created_at=ann.created_at,
-        coverage=_coverage(deliveries) if deliveries else None,
+        coverage=_coverage(deliveries, asset.duration_ms) if deliveries else None,
         deliveries=[SpeakerDeliveryPublic.model_validate(d) for d in deliveries] if detail else None,
     )
 
@@ -86,8 +100,11 @@ def _public(
 def _get(session: Session, area: Area, announcement_id: str) -> Announcement:
     ann = session.get(Announcement, announcement_id)
     if ann is None or ann.area_id != area.id:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, f"no announcement {announcement_id!r} in area {area.code!r}"
+        raise ApiError(
+            status.HTTP_404_NOT_FOUND,
+            "announcement_not_found",
+            f"no announcement {announcement_id!r} in area {area.code!r}",
+            announcement_id=announcement_id,
         )
     return ann
 
@@ -113,7 +130,7 @@ def create_announcement(
             notify=body.notify,
         )
     except AnnouncementError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        raise ApiError(status.HTTP_422_UNPROCESSABLE_CONTENT, "announcement_invalid", str(exc)) from None
     record(
         session,
         user,
@@ -181,8 +198,16 @@ def export_log(
     priority: Priority | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    lang: Annotated[
+        Literal["vi", "en"] | None, Query(description="CSV words; default: Accept-Language")
+    ] = None,
+    accept_language: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """The broadcast log as CSV or JSON (at most 10,000 rows; narrow with since/until)."""
+    """The broadcast log as CSV or JSON (at most 10,000 rows; narrow with since/until).
+
+    The CSV is for people: the area's local time, zones and speakers by name, statuses in
+    ``lang``; its header keys and the id columns stay the same in every language.
+    """
     query = _filtered(area, status_.value if status_ else None, priority, since, until)
     items = [
         _public(session, runtime, a, detail=False)
@@ -196,51 +221,9 @@ def export_log(
             media_type="application/json",
             headers={"Content-Disposition": f'attachment; filename="{name}.json"'},
         )
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        [
-            "id",
-            "created_at",
-            "issued_by",
-            "title",
-            "priority",
-            "status",
-            "source",
-            "zones",
-            "start_at",
-            "finished_at",
-            "targeted",
-            "finished",
-            "coverage_percent",
-            "offline",
-            "failed",
-        ]
-    )
-    for i in items:
-        c = i.coverage
-        writer.writerow(
-            [
-                i.id,
-                i.created_at.isoformat(),
-                i.created_by or "",
-                i.title,
-                i.priority,
-                i.status,
-                i.source,
-                " ".join(map(str, i.zone_ids)) if i.zone_ids else "all",
-                i.start_at.isoformat() if i.start_at else "",
-                i.finished_at.isoformat() if i.finished_at else "",
-                c.targeted if c else 0,
-                c.finished if c else 0,
-                c.percent if c else 0,
-                " ".join(c.offline) if c else "",
-                " ".join(c.failed) if c else "",
-            ]
-        )
-    # A byte-order mark so spreadsheet programs read the Vietnamese text as UTF-8.
+    # Local times, names and the reader's words (ids kept in the last columns), with a BOM.
     return Response(
-        "\ufeff" + out.getvalue(),
+        broadcast_csv(session, area, items, language(lang, accept_language)),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
     )
@@ -261,7 +244,12 @@ def cancel_announcement(
     """Withdraw a waiting announcement, or stop one that is playing."""
     ann = _get(session, area, announcement_id)
     if ann.status not in [s.value for s in OPEN_ANNOUNCEMENT]:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"announcement is already {ann.status}")
+        raise ApiError(
+            status.HTTP_409_CONFLICT,
+            "announcement_closed",
+            f"announcement is already {ann.status}",
+            status=ann.status,
+        )
     was = ann.status
     session.close()
     runtime.broadcasts.cancel(area, announcement_id)

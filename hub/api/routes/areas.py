@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, status
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from hub.api.deps import Admin, AreaDep, CurrentUser, PagingDep, RuntimeDep, SessionDep
+from hub.api.errors import ApiError
 from hub.api.management_schemas import AreaCreate, AreaUpdate
 from hub.api.schemas import AreaPublic, AreaSummary, DeviceCounts, Page
-from hub.areas import AreaError, AreaExists, create_area, update_area
 from hub.audit import record
 from hub.models import Area, Device, DeviceStatus, Role
+from hub.registry.areas import AreaError, AreaExists, create_area, update_area
 
 router = APIRouter(prefix="/api/v1/areas", tags=["areas"])
 
@@ -60,9 +61,10 @@ def _public(session: Session, area: Area) -> AreaPublic:
     return AreaPublic.model_validate(fresh)
 
 
-def _refused(exc: AreaError) -> HTTPException:
-    code = status.HTTP_409_CONFLICT if isinstance(exc, AreaExists) else status.HTTP_422_UNPROCESSABLE_CONTENT
-    return HTTPException(code, str(exc))
+def _refused(exc: AreaError) -> ApiError:
+    if isinstance(exc, AreaExists):
+        return ApiError(status.HTTP_409_CONFLICT, "area_exists", str(exc))
+    return ApiError(status.HTTP_422_UNPROCESSABLE_CONTENT, "area_invalid", str(exc))
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses={409: {"description": "code taken"}})
@@ -87,6 +89,7 @@ def create(body: AreaCreate, user: Admin, runtime: RuntimeDep, session: SessionD
         longitude=area.longitude,
         timezone=area.timezone,
         tts_voice=area.tts_voice,
+        local_changes=area.local_changes,
         zones=[],
     )
 
@@ -95,11 +98,19 @@ def create(body: AreaCreate, user: Admin, runtime: RuntimeDep, session: SessionD
 def update(
     area: AreaDep, body: AreaUpdate, user: Admin, runtime: RuntimeDep, session: SessionDep
 ) -> AreaPublic:
-    """Rename, move or change the time zone of an area (commune admin)."""
+    """Rename, move, change the time zone, voice or local-change rule of an area (commune admin)."""
     # Changed in this session: ``area`` itself is the API's shared read-only copy.
     area = session.get_one(Area, area.id)
     try:
-        changed = update_area(area, body.name, body.latitude, body.longitude, body.timezone, body.tts_voice)
+        changed = update_area(
+            area,
+            body.name,
+            body.latitude,
+            body.longitude,
+            body.timezone,
+            body.tts_voice,
+            body.local_changes,
+        )
     except AreaError as exc:
         raise _refused(exc) from None
     record(

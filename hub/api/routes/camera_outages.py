@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, status
 from sqlalchemy import func, select
 
 from devices.payloads import Kind
 from hub.api.deps import AreaDep, Controller, PagingDep, SessionDep
+from hub.api.errors import ApiError
 from hub.api.notification_schemas import OutagePublic
 from hub.api.schemas import Page
 from hub.models import Device, as_utc
@@ -28,7 +29,12 @@ def outages(
         )
     )
     if pk is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera {device_id!r} in this area")
+        raise ApiError(
+            status.HTTP_404_NOT_FOUND,
+            "device_not_found",
+            f"no camera {device_id!r} in this area",
+            device_id=device_id,
+        )
     total = session.scalar(select(func.count()).select_from(CameraOutage).where(CameraOutage.device_pk == pk))
     rows = session.scalars(
         select(CameraOutage)

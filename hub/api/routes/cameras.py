@@ -1,19 +1,24 @@
-"""Cameras of an area: online, recording, motion, tampering and storage, with their last events."""
+"""Cameras of an area: online, recording, motion, tampering and storage, with their last events;
+their latest snapshots (Frigate)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query, Response, status
+from pydantic import BaseModel
 from sqlalchemy import Select, func, select, true
 from sqlalchemy.orm import Session, aliased
 
 from devices.payloads import Kind
 from hub.api.camera_schemas import CameraPublic, CameraStatePublic
 from hub.api.deps import AreaDep, Controller, PagingDep, SessionDep
+from hub.api.errors import ApiError
 from hub.api.schemas import DeviceEventPublic, Page
-from hub.models import Device, DeviceEventRow
+from hub.models import Device, DeviceEventRow, as_utc
+from hub.registry.snapshots import index, latest
 
 router = APIRouter(prefix="/api/v1/areas/{code}/cameras", tags=["cameras"])
 
@@ -108,3 +113,54 @@ def list_cameras(
         limit=paging.limit,
         offset=paging.offset,
     )
+
+
+class SnapshotPublic(BaseModel):
+    """A camera's latest snapshot: what it shows and when the hub received it."""
+
+    device_id: str
+    label: str
+    taken_at: datetime
+
+
+@router.get("/snapshots")
+def list_snapshots(area: AreaDep, session: SessionDep, user: Controller) -> list[SnapshotPublic]:
+    """The cameras that have a snapshot (pictures at ``/cameras/{device_id}/snapshot``)."""
+    return [SnapshotPublic.model_validate(row) for row in index(session, area.id)]
+
+
+_JPEG: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
+    304: {"description": "the caller's copy (If-None-Match) is still the latest"},
+    404: {"description": "no such camera, or no snapshot of it yet"},
+}
+
+
+@router.get("/{device_id}/snapshot", response_class=Response, responses=_JPEG)
+def get_snapshot(
+    area: AreaDep,
+    device_id: str,
+    session: SessionDep,
+    user: Controller,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The camera's latest snapshot (JPEG); its label and time in ``X-Snapshot-Label``/``-At``."""
+    shot = latest(session, area.id, device_id)
+    if shot is None:
+        raise ApiError(
+            status.HTTP_404_NOT_FOUND,
+            "snapshot_not_found",
+            f"no snapshot of camera {device_id[:60]!r} yet",
+            device_id=device_id[:60],
+        )
+    at = as_utc(shot.taken_at)
+    headers = {
+        # A phone keeps it, but asks each time whether a newer one came (answered by a 304).
+        "Cache-Control": "private, no-cache",
+        "ETag": f'"{int(at.timestamp() * 1000)}"',
+        "X-Snapshot-Label": shot.label,
+        "X-Snapshot-At": at.isoformat(),
+    }
+    if if_none_match == headers["ETag"]:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(shot.jpeg, media_type="image/jpeg", headers=headers)

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -21,11 +21,12 @@ from hub.api.command_schemas import (
     SpeakerVolumeAction,
 )
 from hub.api.deps import AreaDep, Controller, PagingDep, RuntimeDep, SessionDep
+from hub.api.errors import ApiError
 from hub.api.idempotency import fingerprint, once
 from hub.api.schemas import Page
 from hub.audit import record
-from hub.command_factory import ACTIONS, copies
-from hub.commands import Staged
+from hub.commands.factory import ACTIONS, copies
+from hub.commands.service import Staged
 from hub.models import AuditEntry, CommandRow, CommandStatus, Device, DeviceStatus, Zone
 
 router = APIRouter(prefix="/api/v1/areas/{code}/commands", tags=["commands"])
@@ -67,13 +68,21 @@ def create_command(
         query = query.where(Device.device_id == t.device_id)
     elif t.zone_id is not None:
         if session.scalar(select(Zone.id).where(Zone.id == t.zone_id, Zone.area_id == area.id)) is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no zone {t.zone_id} in area {area.code!r}")
+            raise ApiError(
+                status.HTTP_404_NOT_FOUND,
+                "zone_not_found",
+                f"no zone {t.zone_id} in area {area.code!r}",
+                zone_id=t.zone_id,
+            )
         query = query.where(Device.zone_id == t.zone_id)
     targets = list(session.execute(query.order_by(Device.device_id)))
     if not targets:
-        raise HTTPException(
+        raise ApiError(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "no_targets",
             f"{t.describe()} has no active {kind}; check the target and that the device was accepted",
+            target=t.describe(),
+            kind=kind,
         )
     params = _params(body.action)
     settings = runtime.settings
@@ -176,5 +185,10 @@ def list_commands(
 def get_command(area: AreaDep, session: SessionDep, user: Controller, command_id: str) -> CommandPublic:
     row = session.scalar(select(CommandRow).where(CommandRow.id == command_id, CommandRow.area_id == area.id))
     if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no command {command_id!r} in area {area.code!r}")
+        raise ApiError(
+            status.HTTP_404_NOT_FOUND,
+            "command_not_found",
+            f"no command {command_id!r} in area {area.code!r}",
+            command_id=command_id,
+        )
     return CommandPublic.model_validate(row)

@@ -8,15 +8,17 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from devices.mqtt_client import Credentials
 from devices.payloads import Kind
 from hub.api.deps import AreaDep, Controller, Manager, PagingDep, RuntimeDep, SessionDep, cached_or_read
+from hub.api.device_views import DeviceViews
+from hub.api.errors import ApiError
 from hub.api.management_schemas import DeviceAccept, DeviceCreate, DeviceUpdate
 from hub.api.schemas import DeviceEventPublic, DevicePublic, DeviceWithAccountPublic, MqttAccountPublic, Page
-from hub.areas import DeviceStatusError, change_status
 from hub.audit import record
-from hub.device_views import DeviceViews
 from hub.live import DEVICE
 from hub.models import Area, Device, DeviceEventRow, DeviceStatus, User, Zone
+from hub.registry.areas import DeviceStatusError, change_status
 from hub.runtime import HubRuntime
 
 router = APIRouter(prefix="/api/v1/areas/{code}/devices", tags=["devices"])
@@ -73,8 +75,11 @@ def add_device(
 ) -> DeviceWithAccountPublic:
     """Register a device before it is installed; the answer holds its broker account, shown once."""
     if session.scalar(select(Device.id).where(Device.area_id == area.id, Device.device_id == body.device_id)):
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, f"area {area.code!r} already has a device {body.device_id!r}"
+        raise ApiError(
+            status.HTTP_409_CONFLICT,
+            "device_exists",
+            f"area {area.code!r} already has a device {body.device_id!r}",
+            device_id=body.device_id,
         )
     if body.zone_id is not None:
         _check_zone(session, area, body.zone_id)
@@ -86,13 +91,15 @@ def add_device(
         zone_id=body.zone_id,
         status=DeviceStatus.ACTIVE.value,
         capabilities=[],
+        codec=body.protocol,
     )
     session.add(device)
     record(session, user, area.id, "device.create", f"device:{body.device_id}", "active", body.model_dump())
     session.flush()
-    account = _provision(runtime, area, device)
+    account = _account(runtime, area, device, runtime.device_accounts.provision(session, area, device))
     session.commit()
     runtime.store.forget(area.code, device.device_id)
+    runtime.codec_router.learn(area.code, device.device_id, device.codec)
     _tell_phones(runtime, area, device)
     return DeviceWithAccountPublic.model_validate({**_public(device), "mqtt": account})
 
@@ -100,25 +107,44 @@ def add_device(
 @router.post("/{device_id}/credentials", responses={409: {}, **_BROKER_DOWN})
 def renew_credentials(
     area: AreaDep, device_id: str, user: Manager, runtime: RuntimeDep, session: SessionDep
-) -> MqttAccountPublic:
-    """A new broker password for an active device; the old one stops working at once."""
+) -> DeviceWithAccountPublic:
+    """A new broker password for an active device; the old one stops working at once.
+
+    Answered like adding or accepting a device: the device, with its account under ``mqtt``.
+    The broker drops the device's connection without its Last Will, so the hub says
+    ``offline`` for it (and, for a gateway, for the devices behind it).
+    """
     device = _device(session, area, device_id)
     if device.status != DeviceStatus.ACTIVE.value:
-        raise HTTPException(
+        raise ApiError(
             status.HTTP_409_CONFLICT,
+            "device_not_active",
             f"device {device_id!r} is {device.status}; only active devices have accounts",
+            device_id=device_id,
+            status=device.status,
         )
     record(session, user, area.id, "device.credentials", f"device:{device_id}", "renewed")
     session.flush()
-    account = _provision(runtime, area, device)
+    account = _account(runtime, area, device, runtime.device_accounts.provision(session, area, device))
+    cut = runtime.device_accounts.cut_off(session, area, device, closed=False)
     session.commit()
-    return account
+    runtime.device_accounts.announce_offline(area.code, cut)
+    return DeviceWithAccountPublic.model_validate({**_public(device), "mqtt": account})
 
 
-def _provision(runtime: HubRuntime, area: Area, device: Device) -> MqttAccountPublic:
-    """Create (or replace) the device's broker account; the caller commits only if this worked."""
-    creds = runtime.accounts.provision_device(area.code, device.device_id, Kind(device.kind))
-    return MqttAccountPublic(username=creds.username, password=creds.password)
+def _account(runtime: HubRuntime, area: Area, device: Device, creds: Credentials) -> MqttAccountPublic:
+    """What a device is told once: the broker binds the account to client id = username."""
+    host, port = runtime.settings.device_broker_host, runtime.settings.mqtt_port
+    codec = runtime.codec_router.named(device.codec)
+    return MqttAccountPublic(
+        username=creds.username,
+        password=creds.password,
+        client_id=creds.username,
+        host=host,
+        port=port,
+        protocol=codec.name,
+        setup=codec.setup(area.code, device.device_id, creds.username, creds.password, host, port),
+    )
 
 
 def _public(device: Device) -> dict[str, Any]:
@@ -133,7 +159,12 @@ def _device(session: SessionDep, area: Area, device_id: str) -> Device:
 
 
 def _no_device(area: Area, device_id: str) -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, f"no device {device_id!r} in area {area.code!r}")
+    return ApiError(
+        status.HTTP_404_NOT_FOUND,
+        "device_not_found",
+        f"no device {device_id!r} in area {area.code!r}",
+        device_id=device_id,
+    )
 
 
 @router.get("/{device_id}", response_model=DevicePublic)
@@ -166,8 +197,11 @@ def list_device_events(
 
 def _check_zone(session: Session, area: Area, zone_id: int) -> None:
     if session.scalar(select(Zone.id).where(Zone.id == zone_id, Zone.area_id == area.id)) is None:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, f"zone_id {zone_id}: no such zone in area {area.code!r}"
+        raise ApiError(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "zone_not_found",
+            f"zone_id {zone_id}: no such zone in area {area.code!r}",
+            zone_id=zone_id,
         )
 
 
@@ -219,7 +253,7 @@ def _transition(
     try:
         before = change_status(device, action)
     except DeviceStatusError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+        raise ApiError(status.HTTP_409_CONFLICT, "device_status", str(exc)) from None
     if body.name is not None:
         device.name = body.name
     if "zone_id" in body.model_fields_set:
@@ -229,14 +263,17 @@ def _transition(
     session.flush()
     # The broker first: if it cannot change the account, the device keeps its status.
     account = None
+    cut: list[str] = []
     if device.status == DeviceStatus.ACTIVE.value:
-        account = _provision(runtime, area, device)
+        account = _account(runtime, area, device, runtime.device_accounts.accept(session, area, device))
     else:
-        runtime.accounts.revoke_device(area.code, device_id)
+        runtime.device_accounts.revoke(area, device)
+        cut = runtime.device_accounts.cut_off(session, area, device, closed=True)
     session.commit()
     # After the commit: the ingest writer reloads the device on its next batch, and must
     # read the new status, not the one still uncommitted.
     runtime.store.forget(area.code, device_id)
+    runtime.device_accounts.announce_offline(area.code, cut)
     _tell_phones(runtime, area, device)
     return device, account
 

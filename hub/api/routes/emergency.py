@@ -6,16 +6,18 @@ import hashlib
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from hub.api.deps import AreaDep, Controller, RuntimeDep, SessionDep
+from hub.api.errors import ApiError
 from hub.api.schemas import UtcDateTime
+from hub.auth.tokens import TokenError, TokenType
 from hub.broadcasts.emergency import EmergencyError, active_emergency
+from hub.live import EMERGENCY
 from hub.models import Area, Device, DeviceStatus
-from hub.security import TokenError, TokenType
 
 router = APIRouter(prefix="/api/v1/areas/{code}/emergency", tags=["broadcasts"])
 CONFIRM_TTL = timedelta(seconds=120)
@@ -68,7 +70,9 @@ def start_emergency(
 ) -> EmergencyPublic | JSONResponse:
     """First call: 202 with a token and what will happen. Second call with the token: emergency on."""
     if active_emergency(session, area.id) is not None:
-        raise HTTPException(status.HTTP_409_CONFLICT, "emergency mode is already on in this area")
+        raise ApiError(
+            status.HTTP_409_CONFLICT, "emergency_active", "emergency mode is already on in this area"
+        )
     print_ = _fingerprint(area, body)
     if body.confirm_token is None:
         counts = dict(
@@ -91,20 +95,26 @@ def start_emergency(
     try:
         claims = runtime.tokens.decode(body.confirm_token, TokenType.CONFIRM)
     except TokenError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"confirmation failed: {exc}") from None
+        raise ApiError(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "confirmation_failed", f"confirmation failed: {exc}"
+        ) from None
     if claims.user_id != user.id or claims.session_id != print_:
-        raise HTTPException(
+        raise ApiError(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "confirmation_mismatch",
             "the confirmation token belongs to another request; ask again",
         )
     session.close()
     try:
         state = runtime.emergency.start(area, user, body.title, body.text)
     except EmergencyError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    return EmergencyPublic(
+        raise ApiError(status.HTTP_409_CONFLICT, "emergency_conflict", str(exc)) from None
+    public = EmergencyPublic(
         active=True, announcement_id=state.announcement_id, started_at=state.started_at, reason=state.reason
     )
+    # Every other phone of the area shows the banner now, not at its next look.
+    runtime.live.publish(area.code, EMERGENCY, public.model_dump(mode="json"))
+    return public
 
 
 @router.post("/end")
@@ -116,5 +126,7 @@ def end_emergency(
     try:
         runtime.emergency.end(area, user)
     except EmergencyError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    return EmergencyPublic(active=False)
+        raise ApiError(status.HTTP_409_CONFLICT, "emergency_conflict", str(exc)) from None
+    public = EmergencyPublic(active=False)
+    runtime.live.publish(area.code, EMERGENCY, public.model_dump(mode="json"))
+    return public

@@ -18,8 +18,13 @@ async def healthz() -> HealthPublic:
 
 @router.get("/readyz", responses={503: {"model": HealthPublic}})
 def readyz(runtime: RuntimeDep, response: Response) -> HealthPublic:
-    """Ready to serve: connected and subscribed to the broker (ACLs allowed it), and the database answers."""
-    checks = {"broker": runtime.link.subscribed, "database": runtime.database_ok()}
+    """Ready to serve: connected and subscribed to the broker (ACLs allowed it), the database answers,
+    and the hub can write its database, state dir and audio folder (checked at most every 2 s)."""
+    checks = {
+        "broker": runtime.link.subscribed,
+        "database": runtime.database_ok(),
+        **runtime.storage.checks(),
+    }
     if not all(checks.values()):
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         return HealthPublic(status="unavailable", checks=checks)

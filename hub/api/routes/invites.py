@@ -7,15 +7,18 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Request, status
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from hub.accounts import AccountError, UserExists, create_user
 from hub.api.deps import AreaDep, Manager, PagingDep, RuntimeDep, SessionDep
+from hub.api.errors import ApiError, account_refused
+from hub.api.invite_links import invite_link, qr_svg
 from hub.api.notification_schemas import InviteCreate, InviteCreated, InvitePublic, RegisterCreate
 from hub.api.schemas import Page, UserPublic
 from hub.audit import record
+from hub.auth.accounts import AccountError, create_user
 from hub.models import Role, as_utc
 from hub.notifications.models import AreaInvite
 
@@ -47,6 +50,30 @@ def _status(inv: AreaInvite, now: datetime) -> str:
     return "used_up" if inv.uses >= inv.max_uses else "active"
 
 
+class InviteShare(BaseModel):
+    link: str = Field(description="the hub's public address (or the page's) with the code")
+    qr_svg: str = Field(description="a QR code of the link, an SVG document")
+
+
+class InviteShared(InviteCreated):
+    """A new invite with what to hand out: the code, its link and the link's QR code."""
+
+    link: str
+    qr_svg: str
+
+
+class InviteShareRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(min_length=4, max_length=40, description="the invite's code, as it was shown")
+
+
+def _share(request: Request, public_url: str, code: str) -> InviteShare:
+    # Without a public address the link is the one this page was opened at: right on the
+    # area's own network, and the hub cannot know a better one.
+    link = invite_link(public_url or str(request.base_url), code)
+    return InviteShare(link=link, qr_svg=qr_svg(link))
+
+
 def _public(inv: AreaInvite, now: datetime) -> dict[str, Any]:
     return {
         "id": inv.id,
@@ -61,8 +88,16 @@ def _public(inv: AreaInvite, now: datetime) -> dict[str, Any]:
 
 
 @router.post("/areas/{code}/invites", status_code=status.HTTP_201_CREATED)
-def create_invite(body: InviteCreate, area: AreaDep, user: Manager, session: SessionDep) -> InviteCreated:
-    """A new invite code for residents of the area; the code is shown only in this answer."""
+def create_invite(
+    body: InviteCreate,
+    request: Request,
+    area: AreaDep,
+    user: Manager,
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> InviteShared:
+    """A new invite code for residents of the area, with its link and QR code; the code is shown
+    only in this answer."""
     now = datetime.now(UTC)
     code = _new_code()
     inv = AreaInvite(
@@ -81,7 +116,8 @@ def create_invite(body: InviteCreate, area: AreaDep, user: Manager, session: Ses
     params = {"max_uses": body.max_uses, "expires_in_hours": body.expires_in_hours}
     record(session, user, area.id, "invite.create", f"invite:{inv.id}", "created", params)
     session.commit()
-    return InviteCreated(code=code, **_public(inv, now))
+    share = _share(request, runtime.settings.public_url, code)
+    return InviteShared(code=code, link=share.link, qr_svg=share.qr_svg, **_public(inv, now))
 
 
 @router.get("/areas/{code}/invites")
@@ -104,12 +140,40 @@ def list_invites(area: AreaDep, user: Manager, session: SessionDep, paging: Pagi
     )
 
 
+@router.post("/areas/{code}/invites/{invite_id}/share")
+def share_invite(
+    invite_id: int,
+    body: InviteShareRequest,
+    request: Request,
+    area: AreaDep,
+    user: Manager,
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> InviteShare:
+    """The link and QR code of an invite again, for the phone that keeps its code (the hub keeps
+    only a hash of it, so the code must be sent and must match)."""
+    inv = session.get(AreaInvite, invite_id)
+    if inv is None or inv.area_id != area.id or inv.code_hash != _hash(body.code):
+        raise ApiError(
+            status.HTTP_404_NOT_FOUND,
+            "invite_not_found",
+            f"no invite {invite_id} with this code in this area",
+            invite_id=invite_id,
+        )
+    return _share(request, runtime.settings.public_url, body.code)
+
+
 @router.delete("/areas/{code}/invites/{invite_id}", status_code=status.HTTP_204_NO_CONTENT)
 def revoke_invite(invite_id: int, area: AreaDep, user: Manager, session: SessionDep) -> None:
     """Stop a code from working; accounts made with it stay."""
     inv = session.get(AreaInvite, invite_id)
     if inv is None or inv.area_id != area.id:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no invite {invite_id} in this area")
+        raise ApiError(
+            status.HTTP_404_NOT_FOUND,
+            "invite_not_found",
+            f"no invite {invite_id} in this area",
+            invite_id=invite_id,
+        )
     inv.revoked = True
     record(session, user, area.id, "invite.revoke", f"invite:{inv.id}", "revoked")
     session.commit()
@@ -131,24 +195,30 @@ def register(body: RegisterCreate, request: Request, runtime: RuntimeDep, sessio
     limiter = runtime.login_limiter
     wait = limiter.retry_after(body.username, ip)
     if wait is not None:
-        raise HTTPException(
+        raise ApiError(
             status.HTTP_429_TOO_MANY_REQUESTS,
+            "register_rate_limited",
             f"too many failed attempts; try again in {wait} s",
             headers={"Retry-After": str(wait)},
+            wait=wait,
         )
     inv = session.scalar(select(AreaInvite).where(AreaInvite.code_hash == _hash(body.invite_code)))
     if inv is None:
         # Guessing codes counts like guessing passwords.
         limiter.failed(body.username, ip)
-        raise HTTPException(
-            status.HTTP_400_BAD_REQUEST, "unknown invite code; ask the area head for a new one"
+        raise ApiError(
+            status.HTTP_400_BAD_REQUEST,
+            "invite_unknown",
+            "unknown invite code; ask the area head for a new one",
         )
     now = datetime.now(UTC)
     state = _status(inv, now)
     if state != "active":
         reason = {"revoked": "was revoked", "expired": "has expired", "used_up": "has been used up"}[state]
-        raise HTTPException(
-            status.HTTP_410_GONE, f"this invite code {reason}; ask the area head for a new one"
+        raise ApiError(
+            status.HTTP_410_GONE,
+            f"invite_{state}",
+            f"this invite code {reason}; ask the area head for a new one",
         )
     # Counting the use in the same statement that checks it: two residents racing for the
     # last place cannot both get it.
@@ -168,17 +238,14 @@ def register(body: RegisterCreate, request: Request, runtime: RuntimeDep, sessio
     )
     if claimed.rowcount != 1:
         session.rollback()
-        raise HTTPException(status.HTTP_410_GONE, "this invite code has been used up")
+        raise ApiError(status.HTTP_410_GONE, "invite_used_up", "this invite code has been used up")
     try:
         user = create_user(
             session, body.username, body.password, Role.RESIDENT, inv.area_id, body.display_name or ""
         )
-    except UserExists as exc:
-        session.rollback()
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except AccountError as exc:
         session.rollback()
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        raise account_refused(exc, body.username) from None
     record(
         session, user, inv.area_id, "auth.register", f"user:{user.id}", "registered", ref=f"invite:{inv.id}"
     )
@@ -186,5 +253,10 @@ def register(body: RegisterCreate, request: Request, runtime: RuntimeDep, sessio
         session.commit()
     except IntegrityError:
         session.rollback()
-        raise HTTPException(status.HTTP_409_CONFLICT, f"user {body.username!r} already exists") from None
+        raise ApiError(
+            status.HTTP_409_CONFLICT,
+            "user_exists",
+            f"user {body.username!r} already exists",
+            username=body.username,
+        ) from None
     return UserPublic.model_validate(user)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
 from devices.payloads import Priority
 from hub.api.deps import AreaDep, Controller, CurrentUser, Manager, PagingDep, RuntimeDep, SessionDep
+from hub.api.errors import ApiError
 from hub.api.notification_schemas import (
     ChannelPublic,
     ChannelsUpdate,
@@ -88,7 +89,12 @@ async def stream(
 def one(notification_id: int, area: AreaDep, user: CurrentUser, session: SessionDep) -> NotificationPublic:
     n = session.scalar(select(Notification).where(Notification.id == notification_id, *_visible(area, user)))
     if n is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no notification {notification_id} in this area")
+        raise ApiError(
+            status.HTTP_404_NOT_FOUND,
+            "notification_not_found",
+            f"no notification {notification_id} in this area",
+            notification_id=notification_id,
+        )
     return NotificationPublic.model_validate(n)
 
 
@@ -101,9 +107,16 @@ def share(
         select(Notification).where(Notification.id == notification_id, Notification.area_id == area.id)
     )
     if alert is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no notification {notification_id} in this area")
+        raise ApiError(
+            status.HTTP_404_NOT_FOUND,
+            "notification_not_found",
+            f"no notification {notification_id} in this area",
+            notification_id=notification_id,
+        )
     if alert.audience != Audience.STAFF.value:
-        raise HTTPException(status.HTTP_409_CONFLICT, "residents already received this notification")
+        raise ApiError(
+            status.HTTP_409_CONFLICT, "already_shared", "residents already received this notification"
+        )
     new_id = runtime.notifications.notify_residents(
         area.id,
         alert.title,
@@ -127,7 +140,12 @@ def deliveries(notification_id: int, area: AreaDep, user: Controller, session: S
         select(Notification.id).where(Notification.id == notification_id, Notification.area_id == area.id)
     )
     if found is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no notification {notification_id} in this area")
+        raise ApiError(
+            status.HTTP_404_NOT_FOUND,
+            "notification_not_found",
+            f"no notification {notification_id} in this area",
+            notification_id=notification_id,
+        )
     rows = session.execute(
         select(Delivery.channel, Delivery.status, func.count())
         .where(Delivery.notification_id == notification_id)
@@ -205,12 +223,16 @@ def replace_channels(
             try:
                 QuietHours.parse(item.quiet_hours.start, item.quiet_hours.end, area.timezone)
             except QuietHoursError as exc:
-                raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+                raise ApiError(
+                    status.HTTP_422_UNPROCESSABLE_CONTENT, "quiet_hours_invalid", str(exc)
+                ) from None
         if item.id is not None:
             row = existing.get(item.id)
             if row is None:
-                raise HTTPException(
-                    status.HTTP_422_UNPROCESSABLE_CONTENT, f"no channel {item.id} in this area"
+                raise ApiError(
+                    status.HTTP_422_UNPROCESSABLE_CONTENT,
+                    "channel_not_found",
+                    f"no channel {item.id} in this area",
                 )
             kept.add(row.id)
         else:
@@ -218,9 +240,14 @@ def replace_channels(
             session.add(row)
         if item.url is not None:
             try:
-                row.url_masked = check_url(item.url)
+                row.url_masked = check_url(item.url, runtime.settings.notify_allow_private_urls)
             except ChannelError as exc:
-                raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{item.label}: {exc}") from None
+                raise ApiError(
+                    status.HTTP_422_UNPROCESSABLE_CONTENT,
+                    "channel_invalid",
+                    f"{item.label}: {exc}",
+                    label=item.label,
+                ) from None
             row.url_secret = runtime.notifications.urls.seal(item.url)
         row.label, row.audience, row.enabled = item.label, item.audience.value, item.enabled
         row.quiet_start = item.quiet_hours.start if item.quiet_hours else None

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, Response, status
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.api.deps import AreaDep, Controller, PagingDep, RuntimeDep, SessionDep
+from hub.api.errors import ApiError
 from hub.api.schedule_edits import save_schedule_edit
 from hub.api.schedule_schemas import ProgrammeCreate, ProgrammePublic, ProgrammeUpdate
 from hub.api.schemas import Page
@@ -47,7 +48,12 @@ def _public(p: BroadcastProgramme, runtime: HubRuntime) -> ProgrammePublic:
 def _get(session: Session, area: Area, programme_id: int) -> BroadcastProgramme:
     p = session.get(BroadcastProgramme, programme_id)
     if p is None or p.area_id != area.id:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no programme {programme_id} in area {area.code!r}")
+        raise ApiError(
+            status.HTTP_404_NOT_FOUND,
+            "programme_not_found",
+            f"no programme {programme_id} in area {area.code!r}",
+            programme_id=programme_id,
+        )
     return p
 
 
@@ -58,21 +64,30 @@ def _apply(session: Session, area: Area, p: BroadcastProgramme, data: dict[str, 
     for key, value in data.items():
         setattr(p, key, value)
     if (p.text is None) == (p.audio_id is None):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give either 'text' or 'audio_id'")
+        raise ApiError(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "text_or_audio", "give either 'text' or 'audio_id'"
+        )
     if p.audio_id is not None:
         asset = session.get(AudioAsset, p.audio_id)
         if asset is None or asset.area_id != area.id:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, f"no audio {p.audio_id!r} in this area"
+            raise ApiError(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                "audio_not_found",
+                f"no audio {p.audio_id!r} in this area",
             )
     if p.zone_ids:
         found = set(session.scalars(select(Zone.id).where(Zone.area_id == area.id, Zone.id.in_(p.zone_ids))))
         if missing := sorted(set(p.zone_ids) - found):
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"no zone {missing} in this area")
+            raise ApiError(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                "zone_not_found",
+                f"no zone {missing} in this area",
+                zone_id=", ".join(map(str, missing)),
+            )
     try:
         trigger_for(p, area.timezone)
     except ProgrammeError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        raise ApiError(status.HTTP_422_UNPROCESSABLE_CONTENT, "programme_invalid", str(exc)) from None
 
 
 @router.get("")

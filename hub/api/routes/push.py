@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Request, status
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from hub.api.deps import CurrentUser, RuntimeDep, SessionDep
+from hub.api.errors import ApiError
 from hub.api.notification_schemas import (
     PushSubscriptionCreate,
     PushSubscriptionPublic,
@@ -53,16 +54,18 @@ def subscribe(
             body.endpoint, body.keys.p256dh, body.keys.auth, runtime.settings.push_allow_private_endpoints
         )
     except SubscriptionError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        raise ApiError(status.HTTP_422_UNPROCESSABLE_CONTENT, "subscription_invalid", str(exc)) from None
     sub = session.scalar(select(PushSubscription).where(PushSubscription.endpoint == keys.endpoint))
     if sub is None:
         count = len(
             session.scalars(select(PushSubscription.id).where(PushSubscription.user_id == user.id)).all()
         )
         if count >= MAX_SUBSCRIPTIONS_PER_USER:
-            raise HTTPException(
+            raise ApiError(
                 status.HTTP_409_CONFLICT,
+                "too_many_subscriptions",
                 f"at most {MAX_SUBSCRIPTIONS_PER_USER} subscriptions per account; remove an old one",
+                max=MAX_SUBSCRIPTIONS_PER_USER,
             )
         sub = PushSubscription(endpoint=keys.endpoint, created_at=utcnow())
         session.add(sub)
@@ -96,7 +99,9 @@ def unsubscribe(body: PushUnsubscribe, user: CurrentUser, session: SessionDep) -
 def remove_subscription(subscription_id: int, user: CurrentUser, session: SessionDep) -> None:
     sub = session.get(PushSubscription, subscription_id)
     if sub is None or sub.user_id != user.id:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no subscription {subscription_id}")
+        raise ApiError(
+            status.HTTP_404_NOT_FOUND, "subscription_not_found", f"no subscription {subscription_id}"
+        )
     session.delete(sub)
     session.commit()
 
@@ -140,7 +145,7 @@ def set_quiet_hours(
     try:
         QuietHours.parse(body.start, body.end, body.timezone or tz)
     except QuietHoursError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        raise ApiError(status.HTTP_422_UNPROCESSABLE_CONTENT, "quiet_hours_invalid", str(exc)) from None
     row = session.get(QuietHoursRow, user.id) or QuietHoursRow(user_id=user.id)
     row.start, row.end, row.timezone, row.updated_at = body.start, body.end, body.timezone, utcnow()
     session.add(row)

@@ -8,12 +8,13 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from hub.api.deps import AreaDep, Controller, PagingDep, SessionDep
 from hub.api.schedule_schemas import DesiredLightPublic, PreviewItem, ScheduleRunPublic
 from hub.api.schemas import Page
-from hub.broadcasts.models import BroadcastProgramme
-from hub.models import LightingTimetableRow, ScheduleRun
+from hub.broadcasts.models import Announcement, AnnouncementStatus, BroadcastProgramme
+from hub.models import Area, LightingTimetableRow, ScheduleRun, as_utc
 from schedules.desired import desired_lights, timetable_of
 from schedules.programmes import ProgrammeError, fire_times, trigger_for
 from schedules.timetable import occurrences
@@ -29,7 +30,7 @@ def preview(
     hours: Annotated[int, Query(ge=1, le=24 * 14)] = 24,
     zone_id: int | None = None,
 ) -> list[PreviewItem]:
-    """Every lighting step and broadcast due in the next ``hours``, with real sunrise/sunset, local time."""
+    """Every lighting step, programme and one-off announcement due in the next ``hours``, local time."""
     now = datetime.now(UTC)
     query = select(LightingTimetableRow).where(
         LightingTimetableRow.area_id == area.id, LightingTimetableRow.enabled.is_(True)
@@ -82,7 +83,45 @@ def preview(
                     action=f"broadcast {p.title!r} ({p.priority})",
                 )
             )
+    items += _announcements(session, area, now, now + timedelta(hours=hours), zone_id)
     items.sort(key=lambda i: i.at)
+    return items
+
+
+def _announcements(
+    session: Session, area: Area, since: datetime, until: datetime, zone_id: int | None
+) -> list[PreviewItem]:
+    """One-off announcements set for later: the head reads them beside the schedules' steps."""
+    rows = session.scalars(
+        select(Announcement)
+        .where(
+            Announcement.area_id == area.id,
+            Announcement.status == AnnouncementStatus.SCHEDULED.value,
+            Announcement.not_before >= since,
+            Announcement.not_before < until,
+        )
+        .order_by(Announcement.not_before)
+    )
+    tz = ZoneInfo(area.timezone)
+    items = []
+    for ann in rows:
+        if zone_id is not None and ann.zone_ids is not None and zone_id not in ann.zone_ids:
+            continue
+        at = as_utc(ann.not_before)
+        items.append(
+            PreviewItem(
+                at=at,
+                local_time=at.astimezone(tz).isoformat(timespec="minutes"),
+                kind="announcement",
+                schedule_id=None,
+                schedule_name=ann.title,
+                zone_id=None,
+                zone_ids=ann.zone_ids,
+                step="once",
+                action=f"broadcast {ann.title!r} ({ann.priority})",
+                announcement_id=ann.id,
+            )
+        )
     return items
 
 

@@ -1,4 +1,4 @@
-"""Server-sent events: live availability, state, events and command outcomes of one area."""
+"""Server-sent events: live availability, state, events, command outcomes and emergency mode of one area."""
 
 from __future__ import annotations
 
@@ -41,8 +41,12 @@ async def _stream(
     # Subscribing inside the generator ties the subscription to the body's lifetime: the
     # ``finally`` runs whether the client leaves, the hub stops or the stream times out.
     sub, last_id = live.subscribe(area, names)
+    # A comment is invisible to the browser's EventSource: a page that asks (``?ping=event``)
+    # gets a ``ping`` event instead, so it can tell a silent network (no ping for too long)
+    # from an idle area; ``ping_s`` in the hello tells it how long is too long.
+    ping = sse("ping", {}) if request.query_params.get("ping") == "event" else ": ping\n\n"
     try:
-        yield f"retry: {RETRY_MS}\n" + sse("hello", hello, last_id)
+        yield f"retry: {RETRY_MS}\n" + sse("hello", {**hello, "ping_s": live.ping_s}, last_id)
         loop = sub.loop
         ends = loop.time() + live.max_stream_s
         while not await request.is_disconnected():
@@ -54,7 +58,7 @@ async def _stream(
                 async with asyncio.timeout(min(live.ping_s, left)):
                     events = await sub.get()
             except TimeoutError:
-                yield ": ping\n\n"  # keeps proxies and phones from closing an idle stream
+                yield ping  # also keeps proxies and phones from closing an idle stream
                 continue
             if events is None:
                 break
@@ -74,9 +78,10 @@ async def stream_area(
     """Live updates for the phone page, as server-sent events.
 
     First ``hello`` (reload the area's state on it: it also follows every reconnect), then
-    ``availability``, ``state``, ``event``, ``device`` and ``command`` events with increasing
+    ``availability``, ``state``, ``event``, ``device``, ``command`` and ``emergency`` events with increasing
     ids, and ``resync`` when this client fell behind and events were lost (reload). Residents
-    receive availability and state only. A ``: ping`` comment keeps an idle stream open.
+    receive availability and state only. A ``: ping`` comment keeps an idle stream open
+    (a ``ping`` event with ``?ping=event``, every ``ping_s`` seconds of the hello).
     """
     names = events_for(user.role)
     hello = {"area": area.code, "user": user.username, "role": user.role, "events": sorted(names)}

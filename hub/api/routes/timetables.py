@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, Response, status
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.api.deps import AreaDep, Controller, PagingDep, RuntimeDep, SessionDep
+from hub.api.errors import ApiError
 from hub.api.schedule_edits import save_schedule_edit
 from hub.api.schedule_schemas import TimetableCreate, TimetablePublic, TimetableUpdate
 from hub.api.schemas import Page
@@ -47,7 +48,12 @@ def _get(session: Session, area: Area, timetable_id: int) -> LightingTimetableRo
         )
     )
     if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no timetable {timetable_id} in area {area.code!r}")
+        raise ApiError(
+            status.HTTP_404_NOT_FOUND,
+            "timetable_not_found",
+            f"no timetable {timetable_id} in area {area.code!r}",
+            timetable_id=timetable_id,
+        )
     return row
 
 
@@ -58,11 +64,16 @@ def _check(
         zone_id is not None
         and session.scalar(select(Zone.id).where(Zone.id == zone_id, Zone.area_id == area.id)) is None
     ):
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, f"zone_id {zone_id}: no such zone in this area"
+        raise ApiError(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "zone_not_found",
+            f"zone_id {zone_id}: no such zone in this area",
+            zone_id=zone_id,
         )
     if valid_from and until and until < valid_from:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "valid_until is before valid_from")
+        raise ApiError(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "valid_range", "valid_until is before valid_from"
+        )
 
 
 def _stored(body: TimetableCreate | TimetableUpdate) -> dict[str, Any]:

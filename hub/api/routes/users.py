@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query, status
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hub.accounts import AccountError, UserExists, create_user, end_sessions, reset_password
 from hub.api.deps import Manager, PagingDep, SessionDep
+from hub.api.errors import ApiError, account_refused
 from hub.api.management_schemas import UserCreate, UserUpdate
 from hub.api.schemas import Page, UserPublic
 from hub.audit import record
+from hub.auth.accounts import AccountError, create_user, end_sessions, reset_password
 from hub.models import Area, Role, User
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
@@ -26,7 +27,7 @@ def _area(session: Session, caller: User, code: str) -> Area:
     """The area named in a request; 404 when missing or not the caller's (like ``deps.get_area``)."""
     area = session.scalar(select(Area).where(Area.code == code))
     if area is None or (caller.role != Role.ADMIN and area.id != caller.area_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no area with code {code!r}")
+        raise ApiError(status.HTTP_404_NOT_FOUND, "area_not_found", f"no area with code {code!r}", area=code)
     return area
 
 
@@ -34,7 +35,9 @@ def _visible_user(session: Session, caller: User, user_id: int) -> User:
     """A user the caller may see: anyone for the admin, the people of their area for a head."""
     user = session.get(User, user_id)
     if user is None or (caller.role != Role.ADMIN and user.area_id != caller.area_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user with id {user_id}")
+        raise ApiError(
+            status.HTTP_404_NOT_FOUND, "user_not_found", f"no user with id {user_id}", user_id=user_id
+        )
     return user
 
 
@@ -44,7 +47,9 @@ def _commit(session: Session, username: str) -> None:
     except IntegrityError:
         # Two requests raced for the same username; the unique index decided.
         session.rollback()
-        raise HTTPException(status.HTTP_409_CONFLICT, f"user {username!r} already exists") from None
+        raise ApiError(
+            status.HTTP_409_CONFLICT, "user_exists", f"user {username!r} already exists", username=username
+        ) from None
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses={409: {"description": "username taken"}})
@@ -54,24 +59,27 @@ def create(body: UserCreate, caller: Manager, session: SessionDep) -> UserPublic
     if caller.role == Role.ADMIN:
         if body.role is not Role.ADMIN:
             if body.area_code is None:
-                raise HTTPException(
-                    status.HTTP_422_UNPROCESSABLE_CONTENT, f"area_code is required for a {body.role} account"
+                raise ApiError(
+                    status.HTTP_422_UNPROCESSABLE_CONTENT,
+                    "area_code_required",
+                    f"area_code is required for a {body.role} account",
+                    role=body.role.value,
                 )
             area = _area(session, caller, body.area_code)
     else:
         area = _area(session, caller, body.area_code) if body.area_code else session.get(Area, caller.area_id)
         if body.role.value not in _HEAD_MANAGES:
-            raise HTTPException(
+            raise ApiError(
                 status.HTTP_403_FORBIDDEN,
+                "head_creates_only",
                 f"a head may create only deputy or resident accounts, not {body.role}; ask the commune admin",
+                role=body.role.value,
             )
     area_id = area.id if area else None
     try:
         user = create_user(session, body.username, body.password, body.role, area_id, body.display_name or "")
-    except UserExists as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except AccountError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        raise account_refused(exc, body.username) from None
     params: dict[str, Any] = {"role": body.role.value, "area": area.code if area else None}
     record(session, caller, area_id, "user.create", f"user:{user.username}", "created", params)
     _commit(session, body.username)
@@ -117,13 +125,18 @@ def update(user_id: int, body: UserUpdate, caller: Manager, session: SessionDep)
     """Rename, deactivate or reactivate an account, or reset its password (ends its sessions)."""
     user = _visible_user(session, caller, user_id)
     if caller.role != Role.ADMIN and user.role not in _HEAD_MANAGES:
-        raise HTTPException(
+        raise ApiError(
             status.HTTP_403_FORBIDDEN,
+            "head_changes_only",
             f"a head may change only deputy and resident accounts; {user.username!r} is {user.role}",
+            username=user.username,
+            role=user.role,
         )
     if body.active is False and user.id == caller.id:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, "you cannot deactivate your own account; ask another admin"
+        raise ApiError(
+            status.HTTP_403_FORBIDDEN,
+            "cannot_deactivate_self",
+            "you cannot deactivate your own account; ask another admin",
         )
     changed: dict[str, Any] = {}
     if body.display_name is not None and body.display_name != user.display_name:
@@ -136,7 +149,7 @@ def update(user_id: int, body: UserUpdate, caller: Manager, session: SessionDep)
         try:
             reset_password(session, user, body.password)
         except AccountError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+            raise account_refused(exc, user.username) from None
         changed["password_reset"] = True  # never the password itself
     result = "updated" if changed else "unchanged"
     record(session, caller, user.area_id, "user.update", f"user:{user.username}", result, changed)

@@ -29,7 +29,8 @@ _COMMON = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"
 _PAGE = _COMMON | {
     "Content-Security-Policy": CSP,
     "X-Frame-Options": "DENY",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+    # The broadcast form records a voice announcement: the page itself may ask for the microphone.
+    "Permissions-Policy": "camera=(), microphone=(self), geolocation=()",
 }
 # Revalidated on every use (a 304 is cheap); the service worker keeps the offline copy.
 _REVALIDATE = "no-cache"

@@ -6,17 +6,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, status
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.api.deps import AreaDep, CurrentUser, Manager, PagingDep, SessionDep
+from hub.api.errors import ApiError
 from hub.api.management_schemas import ZoneCreate, ZoneUpdate
 from hub.api.schemas import Page, ZonePublic
-from hub.areas import ZoneExists, create_zone, delete_zone, rename_zone
 from hub.audit import record
 from hub.models import Area, Zone
+from hub.registry.areas import ZoneExists, create_zone, delete_zone, rename_zone
 
 router = APIRouter(prefix="/api/v1/areas/{code}/zones", tags=["zones"])
 
@@ -26,7 +27,12 @@ _TAKEN: dict[int | str, dict[str, Any]] = {409: {"description": "the area alread
 def _zone(session: SessionDep, area: Area, zone_id: int) -> Zone:
     zone = session.scalar(select(Zone).where(Zone.id == zone_id, Zone.area_id == area.id))
     if zone is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no zone {zone_id} in area {area.code!r}")
+        raise ApiError(
+            status.HTTP_404_NOT_FOUND,
+            "zone_not_found",
+            f"no zone {zone_id} in area {area.code!r}",
+            zone_id=zone_id,
+        )
     return zone
 
 
@@ -36,11 +42,14 @@ def _name_taken(session: Session, area: Area, name: str) -> Iterator[None]:
     try:
         yield
     except ZoneExists as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+        raise ApiError(status.HTTP_409_CONFLICT, "zone_exists", str(exc), name=name) from None
     except IntegrityError:
         session.rollback()
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, f"area {area.code!r} already has a zone named {name!r}"
+        raise ApiError(
+            status.HTTP_409_CONFLICT,
+            "zone_exists",
+            f"area {area.code!r} already has a zone named {name!r}",
+            name=name,
         ) from None
 
 

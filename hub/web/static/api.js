@@ -1,4 +1,5 @@
 // The hub's HTTP API (cookie session: no tokens in JavaScript) and whether the hub is reachable.
+import { explain } from "./api-errors.js";
 import { t } from "./i18n.js";
 
 export class ApiError extends Error {
@@ -6,6 +7,8 @@ export class ApiError extends Error {
     super(message);
     this.status = status;
     this.detail = detail;
+    // The hub's stable error code (docs/errors.md), for views that act on one.
+    this.code = detail && typeof detail.code === "string" ? detail.code : null;
   }
 }
 
@@ -46,25 +49,27 @@ export function setReachable(ok) {
   }
 }
 
+/** Ask the hub now whether it is there (a short timeout: a dead network may not even refuse). */
+export async function checkHub() {
+  try {
+    const r = await fetch("/healthz", { cache: "no-store", signal: AbortSignal.timeout(2500) });
+    setReachable(r.status !== 502 && r.status !== 504); // those two are a proxy saying the hub is gone
+  } catch {
+    setReachable(false);
+  }
+}
+
+// The phone says when it loses its own network (Wi-Fi off, out of range): no need to wait
+// for the live stream to notice.
+self.addEventListener("offline", () => setReachable(false));
+self.addEventListener("online", () => checkHub());
+
 // ---- requests ------------------------------------------------------------------------------
 
 let onUnauthorized = () => {};
 
 export function whenUnauthorized(fn) {
   onUnauthorized = fn;
-}
-
-function explain(status, body) {
-  const detail = body && body.detail;
-  if (status === 401) return t("error.session");
-  if (status === 403) return t("error.forbidden");
-  if (status === 404) return t("error.not_found");
-  if (status === 429) return t("error.too_many");
-  if (typeof detail === "string") return detail;
-  if (Array.isArray(detail) && detail.length) {
-    return detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ");
-  }
-  return t("error.generic", { status });
 }
 
 /** A random key, also where crypto.randomUUID is missing (plain http on a LAN). */
@@ -102,7 +107,7 @@ export async function api(path, { method = "GET", json, form, headers = {}, quie
   const body = type.includes("json") ? await response.json().catch(() => null) : null;
   if (!response.ok) {
     if (response.status === 401 && !quiet401) onUnauthorized();
-    throw new ApiError(response.status, explain(response.status, body), body);
+    throw new ApiError(response.status, explain(response.status, body, response.headers.get("retry-after")), body);
   }
   return body;
 }
@@ -141,12 +146,32 @@ export function follow(url, handlers) {
   let closed = false;
   let downTimer = null;
   let retryTimer = null;
+  // The hub pings an idle stream every ``ping_s`` (said in the hello) as an event: no event
+  // at all for longer means the network went silent without closing the connection (the
+  // hub's uplink gone), which no error reports. Then the stream is dropped and the hub asked.
+  let quietMs = 0;
+  let watchdog = null;
+  const sep = url.includes("?") ? "&" : "?";
+
+  function alive() {
+    clearTimeout(watchdog);
+    if (!quietMs || closed) return;
+    watchdog = setTimeout(async () => {
+      if (source) source.close();
+      source = null;
+      await checkHub();
+      if (reachable && !closed && !source) open(); // only the stream stalled: a new one now
+    }, quietMs);
+  }
 
   function open() {
     if (closed) return;
-    source = new EventSource(url, { withCredentials: true });
+    source = new EventSource(`${url}${sep}ping=event`, { withCredentials: true });
+    alive();
+    source.addEventListener("ping", alive);
     for (const [name, fn] of Object.entries(handlers)) {
       source.addEventListener(name, (e) => {
+        alive();
         let data = null;
         try {
           data = JSON.parse(e.data);
@@ -156,6 +181,8 @@ export function follow(url, handlers) {
         if (name === "hello") {
           clearTimeout(downTimer);
           downTimer = null;
+          if (data && data.ping_s > 0) quietMs = data.ping_s * 1000 + 2500; // a ping, and a slow network's delay
+          alive();
           setReachable(true);
         }
         fn(data);
@@ -163,9 +190,14 @@ export function follow(url, handlers) {
     }
     source.onerror = () => {
       if (closed) return;
-      // A stream also ends on purpose every few minutes and reconnects at once: only a
-      // failure that lasts is shown as "hub unreachable".
-      if (!downTimer) downTimer = setTimeout(() => setReachable(false), 3000);
+      // A stream also ends on purpose every few minutes and reconnects at once: ask the
+      // hub whether it is there before saying it is not (and say so within seconds).
+      if (!downTimer) {
+        downTimer = setTimeout(() => {
+          downTimer = null;
+          checkHub();
+        }, 300);
+      }
       if (source.readyState === EventSource.CLOSED) {
         source = null;
         clearTimeout(retryTimer);
@@ -185,6 +217,7 @@ export function follow(url, handlers) {
   return {
     close() {
       closed = true;
+      clearTimeout(watchdog);
       clearTimeout(downTimer);
       clearTimeout(retryTimer);
       if (source) source.close();

@@ -1,11 +1,11 @@
-// The app: boot, log-in state, the shell (top bar, banners, tab bar) and the hash router.
-import { api, ApiError, isReachable, onReachable, whenUnauthorized } from "./api.js";
-import { h, icon, mount } from "./dom.js";
+// The app: boot, log-in state, the open area and the hash router; the shell is shell.js.
+import { api, ApiError, onReachable, setReachable, whenUnauthorized } from "./api.js";
+import { h, mount } from "./dom.js";
 import { setZone } from "./format.js";
 import { onLangChange, t } from "./i18n.js";
 import { AreaStore } from "./store.js";
-import { fail } from "./ui.js";
-import { endEmergency } from "./emergency.js";
+import { flushPicture, forgetPicture, loadPicture, savePictureSoon } from "./offline-store.js";
+import { buildShell, renderEmergency, renderTopbar, shell, showReach, updateBadges } from "./shell.js";
 import * as login from "./view-login.js";
 import * as overview from "./view-overview.js";
 import * as lights from "./view-lights.js";
@@ -18,22 +18,13 @@ import * as feed from "./view-feed.js";
 import * as settings from "./view-settings.js";
 import * as more from "./view-more.js";
 import * as invites from "./view-invites.js";
+import * as people from "./view-people.js";
+import * as area from "./view-area.js";
 
-const STAFF_TABS = [
-  { path: "overview", icon: "home", label: "nav.overview" },
-  { path: "lights", icon: "bulb", label: "nav.lights" },
-  { path: "broadcast", icon: "megaphone", label: "nav.broadcast" },
-  { path: "schedules", icon: "calendar", label: "nav.schedules" },
-  { path: "more", icon: "more", label: "nav.more" },
-];
-const RESIDENT_TABS = [
-  { path: "feed", icon: "bell", label: "nav.feed" },
-  { path: "settings", icon: "gear", label: "nav.settings" },
-];
-const VIEWS = { overview, lights, broadcast, schedules, cameras, logs, devices, feed, settings, more, invites };
-// Which tab is lit for screens reached from "more".
-const TAB_OF = { cameras: "more", logs: "more", devices: "more", invites: "more", settings: "more", feed: "more" };
-const STAFF_ONLY = new Set(["overview", "lights", "broadcast", "schedules", "cameras", "logs", "devices", "more", "invites"]);
+const VIEWS = { overview, lights, broadcast, schedules, cameras, logs, devices, feed, settings, more, invites, area, people };
+// Which tab is lit for screens reached from another ("more", or the overview for "area").
+const TAB_OF = { area: "overview", cameras: "more", logs: "more", devices: "more", invites: "more", people: "more", settings: "more", feed: "more" };
+const STAFF_ONLY = new Set(["overview", "area", "lights", "broadcast", "schedules", "cameras", "logs", "devices", "more", "invites", "people"]);
 
 const app = {
   me: null,
@@ -50,10 +41,16 @@ async function boot() {
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(() => {});
   }
-  whenUnauthorized(() => showLogin(t("login.expired")));
+  whenUnauthorized(() => {
+    forgetPicture();
+    showLogin(t("login.expired"));
+  });
   onReachable(reachabilityChanged);
   onLangChange(() => (app.me ? renderShell() : showLogin()));
   window.addEventListener("hashchange", route);
+  // The phone may close the page at any moment: what changed last is written now.
+  window.addEventListener("pagehide", flushPicture);
+  document.addEventListener("visibilitychange", () => document.visibilityState === "hidden" && flushPicture());
   await checkSession();
 }
 
@@ -62,11 +59,34 @@ async function checkSession() {
   try {
     app.me = await api("/api/v1/auth/me", { quiet401: true });
   } catch (err) {
-    if (err instanceof ApiError && err.status === 401) return showLogin();
-    app.bootFailed = err instanceof ApiError && err.status === 0;
-    return showLogin(err.message);
+    if (err instanceof ApiError && err.status === 401) {
+      await forgetPicture(); // logged out elsewhere, or the session expired: nothing to show
+      return showLogin();
+    }
+    return openOffline(err);
   }
   await start();
+}
+
+/** The hub cannot be reached (network error or 5xx): wait for it, meanwhile show the kept picture. */
+async function openOffline(err) {
+  const down = !(err instanceof ApiError) || err.status === 0 || err.status >= 500;
+  if (!down) return showLogin(err.message);
+  app.bootFailed = true;
+  setReachable(false); // probe until the hub answers, then boot again
+  // A hub that answers /healthz but fails the session check comes back here every few
+  // seconds: the picture already shown stays as it is (scroll, open sheet).
+  if (app.store && app.store.fromPicture && shell.main && shell.main.isConnected) return showReach(app.store);
+  const picture = await loadPicture();
+  if (!picture || !picture.me || !picture.code) return showLogin(err.message);
+  app.me = picture.me;
+  app.areas = picture.areas && picture.areas.length ? picture.areas : [{ code: picture.code, name: picture.code }];
+  const store = new AreaStore(picture.code, picture.me.role);
+  store.hydrate(picture);
+  store.pictureAt = picture.at;
+  useStore(store);
+  renderShell();
+  return null;
 }
 
 /** After a successful login (or on boot with a live session). */
@@ -76,7 +96,7 @@ export async function start(me) {
     const page = await api("/api/v1/areas?limit=500");
     app.areas = page.items;
   } catch (err) {
-    return showLogin(err.message);
+    return openOffline(err);
   }
   if (!app.areas.length) return showMessage(t("app.no_area"));
   if (new URLSearchParams(location.search).has("notification")) {
@@ -88,25 +108,49 @@ export async function start(me) {
 }
 
 async function openArea(code) {
-  if (app.store) app.store.close();
   const store = new AreaStore(code, app.me.role);
-  app.store = store;
   localStorage.setItem("khu.area", code);
-  const summary = app.areas.find((a) => a.code === code);
-  setZone(summary && summary.timezone);
+  useStore(store);
+  // The shell and loading placeholders at once: a slow hub must not leave the splash alone.
+  store.loading = true;
+  renderShell();
   try {
     await store.load();
   } catch (err) {
-    if (!(err instanceof ApiError) || err.status === 0) {
-      // The hub is unreachable: show the shell (cached by the worker) and the banner.
-    } else {
-      return showMessage(err.message);
+    if (app.store !== store) return null;
+    if (err instanceof ApiError && err.status !== 0 && err.status < 500) return showMessage(err.message);
+    // The hub went away while loading: the kept picture of this area, if there is one.
+    const picture = await loadPicture();
+    if (picture && picture.code === code && picture.me && picture.me.username === app.me.username) {
+      store.hydrate(picture);
+      store.pictureAt = picture.at;
     }
   }
+  if (app.store !== store) return null; // another area was picked meanwhile
+  store.loading = false;
   store.connect();
-  store.on("emergency", renderEmergency);
-  store.on("area", () => renderTopbar());
-  renderShell();
+  keepPicture(store);
+  route();
+  updateBadges(store);
+  renderEmergency(store.emergency, store);
+  return null;
+}
+
+/** Make ``store`` the open area's (closing the one before). */
+function useStore(store) {
+  if (app.store) app.store.close();
+  app.store = store;
+  const summary = app.areas.find((a) => a.code === store.code);
+  setZone((summary && summary.timezone) || (store.area && store.area.timezone));
+  store.on("emergency", (state) => renderEmergency(state, store));
+  store.on("area", () => renderTopbar(app, openArea));
+}
+
+/** Keep the store's picture on the phone as it changes (for opening without the hub). */
+function keepPicture(store) {
+  const save = () => savePictureSoon(store, () => ({ me: app.me, areas: app.areas }));
+  for (const name of ["devices", "emergency", "area", "feed_kept"]) store.on(name, save);
+  save();
 }
 
 function showLogin(message) {
@@ -131,74 +175,16 @@ export async function logout() {
   } catch {
     // logged out locally anyway
   }
+  if (app.store) app.store.close(); // no picture written after this
+  await forgetPicture(); // a phone may be shared: the next person sees nothing of this account
   showLogin();
 }
 
-// ---- shell ---------------------------------------------------------------------------------
-
-const shell = {};
-
 function renderShell() {
   closeView();
-  app.root.className = "";
-  const staff = app.me.role !== "resident";
-  shell.topbar = h("header", { class: "topbar" });
-  shell.offline = h("div", { class: "banner banner-offline", role: "alert", hidden: isReachable(), dataset: { banner: "offline" } },
-    icon("offline"), h("span", { class: "grow", text: t("conn.lost") }), h("span", { class: "spinner", attrs: { "aria-hidden": "true" } }));
-  shell.emergency = h("div", { class: "banner banner-emergency", hidden: true, dataset: { banner: "emergency" } });
-  shell.main = h("main", { id: "main", tabIndex: -1 });
-  shell.tabbar = h("nav", { class: "tabbar", ariaLabel: t("nav.label") });
-  for (const tab of staff ? STAFF_TABS : RESIDENT_TABS) {
-    const badge = tab.path === "more" ? h("span", { class: "badge", hidden: true, dataset: { badge: "more" } }) : null;
-    shell.tabbar.append(h("a", { href: `#/${tab.path}`, dataset: { tab: tab.path } }, icon(tab.icon, 24), h("span", { text: t(tab.label) }), badge));
-  }
-  mount(app.root, h("div", { class: "shell" }, shell.topbar, shell.offline, shell.emergency, shell.main, shell.tabbar));
-  renderTopbar();
-  renderEmergency(app.store.emergency);
-  app.store.on("devices", updateBadges);
-  updateBadges();
+  buildShell(app, openArea);
+  app.store.on("devices", () => updateBadges(app.store));
   route();
-}
-
-function renderTopbar() {
-  if (!shell.topbar || !app.store) return;
-  const area = app.store.area || app.areas.find((a) => a.code === app.store.code) || { name: app.store.code };
-  const role = t(`role.${app.me.role}`);
-  const who = h("div", { class: "who", text: `${role} · ${app.me.display_name || app.me.username}` });
-  let name = h("div", { class: "area-name", text: area.name });
-  if (app.areas.length > 1) {
-    // A commune admin: the area's name is the picker.
-    name = h("select", { class: "area-picker", ariaLabel: t("app.pick_area") },
-      app.areas.map((a) => h("option", { value: a.code, text: a.name, selected: a.code === app.store.code })));
-    name.addEventListener("change", () => openArea(name.value));
-  }
-  const parts = [h("img", { class: "logo", src: "/static/icon.svg", alt: "" }), h("div", { class: "titles" }, name, who)];
-  shell.live = h("span", { class: `live${isReachable() ? "" : " down"}`, text: isReachable() ? t("conn.live") : t("conn.offline") });
-  parts.push(shell.live);
-  mount(shell.topbar, parts);
-}
-
-function renderEmergency(state) {
-  if (!shell.emergency) return;
-  const active = Boolean(state && state.active);
-  shell.emergency.hidden = !active;
-  if (!active) return;
-  mount(shell.emergency, icon("alert"), h("span", { class: "grow", text: t("emergency.active_banner") }),
-    h("button", {
-      class: "btn btn-sm", type: "button", text: t("emergency.end"),
-      onclick: () => endEmergency(app.store).catch(fail),
-    }));
-}
-
-function updateBadges() {
-  if (!shell.tabbar || !app.store || !app.store.staff) return;
-  const n = app.store.pendingDevices().length;
-  const badge = shell.tabbar.querySelector("[data-badge=more]");
-  if (badge) {
-    badge.hidden = n === 0;
-    badge.textContent = String(n);
-    badge.setAttribute("aria-label", t("devices.pending_count", { n }));
-  }
 }
 
 function reachabilityChanged(ok) {
@@ -206,11 +192,13 @@ function reachabilityChanged(ok) {
     checkSession(); // opened offline (page from the worker's cache): the hub is back
     return;
   }
-  if (shell.offline) shell.offline.hidden = ok;
-  if (shell.live) {
-    shell.live.className = `live${ok ? "" : " down"}`;
-    shell.live.textContent = ok ? t("conn.live") : t("conn.offline");
+  if (!ok && app.store && !app.store.fromPicture && !app.store.loading) {
+    // Live until now: that is the time the kept picture (and the banner) speaks of.
+    app.store.liveUntil = new Date().toISOString();
+    savePictureSoon(app.store, () => ({ me: app.me, areas: app.areas }));
+    flushPicture();
   }
+  showReach(app.store);
   if (ok && app.store) {
     app.store.revive();
     app.store.reloadSoon();
@@ -243,9 +231,17 @@ function route() {
     if (a.dataset.tab === tab) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
-  shell.main.replaceChildren();
+  shell.frame.replaceChildren();
+  if (app.store.loading) {
+    // The first load has not answered: placeholders in the shape of a page, not a blank screen.
+    mount(shell.frame, h("div", { class: "loading-page" },
+      h("p", { class: "loading-line", role: "status", dataset: { loading: "page" }, text: t("app.loading") }),
+      [1, 2, 3].map(() => h("div", { class: "skeleton", attrs: { "aria-hidden": "true" } }))));
+    app.view = { name: view };
+    return;
+  }
   const ctx = { store: app.store, me: app.me, areas: app.areas, go, logout };
-  const result = VIEWS[view].render(shell.main, ctx, params) || {};
+  const result = VIEWS[view].render(shell.frame, ctx, params) || {};
   app.view = { name: view, ...(typeof result === "function" ? { cleanup: result } : result) };
   window.scrollTo(0, 0);
   document.title = `${t(`title.${view}`)} · ${t("app.name")}`;

@@ -1,6 +1,7 @@
 // Emergency mode in two deliberate steps: describe, then confirm what will happen.
 import { api } from "./api.js";
 import { h } from "./dom.js";
+import { dateTime } from "./format.js";
 import { t } from "./i18n.js";
 import { confirmBox, fail, field, sheet, toast } from "./ui.js";
 
@@ -62,6 +63,30 @@ async function confirmStep(store, json, first) {
   } catch (err) {
     fail(err);
   }
+}
+
+/**
+ * The second step of an emergency-level announcement sent from the ordinary form (the form
+ * was the first): the same "this is what will happen" question as the emergency button's.
+ * ``zoneIds`` null means every zone; ``at`` a Date for a scheduled one. Resolves true on yes.
+ */
+export function confirmEmergencyBroadcast(store, { title, text, zoneIds, at }) {
+  const speakers = store.list("speaker").filter((d) => !zoneIds || zoneIds.includes(d.zone_id)).length;
+  let line;
+  if (at) line = t("emergency.will_speakers_later", { n: speakers, time: dateTime(at) });
+  else if (zoneIds) line = t("emergency.will_speakers_some", { n: speakers });
+  else line = t("emergency.will_speakers", { n: speakers });
+  const details = h("ul", { class: "stack", style: { margin: "12px 0 0", paddingLeft: "20px" } },
+    h("li", { text: line }),
+    h("li", { text: t("emergency.will_notify") }),
+    h("li", { text: t("emergency.lights_unchanged") }));
+  return confirmBox({
+    title: t("emergency.confirm_title"),
+    message: text ? `"${title}: ${text}"` : `"${title}"`,
+    confirm: t("emergency.confirm"),
+    danger: true,
+    details,
+  });
 }
 
 /** End emergency mode after a confirmation. */

@@ -52,6 +52,17 @@ export function ago(value) {
   return rtf.format(Math.round(seconds / 86400), "day");
 }
 
+/** A number with ``digits`` decimals in the language's way ("0,4" in Vietnamese). */
+export function decimal(value, digits = 1) {
+  return new Intl.NumberFormat(locale(), { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(value);
+}
+
+/** How long to wait, rounded up to whole minutes past one ("5 phút", "40 giây"). */
+export function waitFor(seconds) {
+  const s = Math.max(1, Math.ceil(seconds));
+  return s < 60 ? t("time.seconds", { s }) : duration(Math.ceil(s / 60) * 60);
+}
+
 /** "1 giờ 5 phút" style durations. */
 export function duration(seconds) {
   const s = Math.max(0, Math.round(seconds));
@@ -94,4 +105,35 @@ export function zoneLabel() {
   const f = new Intl.DateTimeFormat("en-US", { timeZone: zone, timeZoneName: "short" });
   const name = f.formatToParts(new Date()).find((x) => x.type === "timeZoneName");
   return name ? name.value : zone;
+}
+
+// Typed dates and times. The browser's own date and time pickers draw "01:32 PM" and
+// MM/DD/YYYY from the phone's system locale, whatever the page's language, and their
+// minimum width pushed a 360 px page sideways; so the app's fields are plain text in the
+// one form people here write: 24-hour "19:30" and day-first "05/12/2026".
+
+/** "2026-12-05" (an input's value for the API) → "05/12/2026". */
+export function showDate(iso) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(iso || "");
+  return m ? `${m[3]}/${m[2]}/${m[1]}` : "";
+}
+
+/** What someone typed as a date ("5/12/2026", "05-12-2026", "05.12.2026") → "2026-12-05", or null. */
+export function readDate(text) {
+  const m = /^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\s*$/.exec(text || "");
+  if (!m) return null;
+  const [d, mo, y] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const probe = new Date(Date.UTC(y, mo - 1, d));
+  if (probe.getUTCFullYear() !== y || probe.getUTCMonth() !== mo - 1 || probe.getUTCDate() !== d) return null;
+  return `${m[3]}-${String(mo).padStart(2, "0")}-${String(d).padStart(2, "0")}`;
+}
+
+/** What someone typed as a time ("6:30", "0630", "6h30", "18") → "06:30", or null. */
+export function readClock(text) {
+  const m = /^\s*(\d{1,2})(?:\s*[:hH.]\s*(\d{2})?|(\d{2}))?\s*$/.exec(text || "");
+  if (!m) return null;
+  const hour = Number(m[1]);
+  const minute = Number(m[2] ?? m[3] ?? 0);
+  if (hour > 23 || minute > 59) return null;
+  return `${String(hour).padStart(2, "0")}:${String(minute).padStart(2, "0")}`;
 }

@@ -29,13 +29,30 @@ export async function pushState() {
   }
 }
 
+/**
+ * What the browser's refusal to subscribe means, in the user's language: its own message
+ * ("Registration failed - permission denied") is English and names no remedy.
+ */
+export function subscribeFailed(err) {
+  const name = err && err.name;
+  if (name === "NotAllowedError" || Notification.permission === "denied") return t("push.denied_how");
+  if (name === "AbortError" || name === "NotSupportedError") return t("push.service_failed");
+  if (name === "InvalidStateError") return t("push.no_worker");
+  return t("push.failed");
+}
+
 export async function enablePush() {
   if (!supported()) throw new Error(t("push.unsupported"));
   const permission = await Notification.requestPermission();
-  if (permission !== "granted") throw new Error(t("push.denied"));
+  if (permission !== "granted") throw new Error(t("push.denied_how"));
   const reg = await registration();
   const { public_key: key } = await api("/api/v1/push/vapid-public-key");
-  const sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(key) });
+  let sub;
+  try {
+    sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(key) });
+  } catch (err) {
+    throw new Error(subscribeFailed(err));
+  }
   const json = sub.toJSON();
   await api("/api/v1/push/subscriptions", { method: "POST", json: { endpoint: json.endpoint, expirationTime: json.expirationTime ?? null, keys: json.keys } });
 }

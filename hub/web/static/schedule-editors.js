@@ -1,9 +1,9 @@
 // Editors: a lighting timetable (clock and sunset/sunrise steps) and a broadcast programme.
 import { api } from "./api.js";
 import { h, icon, mount } from "./dom.js";
-import { localNow } from "./format.js";
+import { localNow, readClock } from "./format.js";
 import { t } from "./i18n.js";
-import { chips, confirmBox, fail, field, levelSlider, segmented, switchButton, toast } from "./ui.js";
+import { chips, clockInput, confirmBox, dateInput, fail, field, levelSlider, segmented, switchButton, toast } from "./ui.js";
 
 const DAYS = [0, 1, 2, 3, 4, 5, 6];
 
@@ -46,7 +46,7 @@ const SUNSET_TEMPLATE = [
 function stepEditor(step, index, onRemove) {
   const trigger = h("select", {},
     ["sunset", "sunrise", "clock"].map((v) => h("option", { value: v, text: t(`trigger.${v}`), selected: step.trigger === v })));
-  const at = h("input", { type: "time", value: step.at ? step.at.slice(0, 5) : "18:00" });
+  const at = clockInput(step.at ? step.at.slice(0, 5) : "18:00");
   const offset = h("input", { type: "number", min: -720, max: 720, step: 5, value: step.offset_min || 0, inputMode: "numeric" });
   const atField = field(t("step.at"), at);
   const offsetField = field(t("step.offset"), offset, t("step.offset_hint"));
@@ -74,7 +74,8 @@ function stepEditor(step, index, onRemove) {
     el,
     value() {
       const spec = { trigger: trigger.value, on };
-      if (trigger.value === "clock") spec.at = at.value;
+      // An untidy entry is kept as typed (so redrawing the steps loses nothing); save refuses it.
+      if (trigger.value === "clock") spec.at = at.clock() || at.value;
       else spec.offset_min = Number(offset.value) || 0;
       if (on) spec.level = Number(level.input.value);
       return spec;
@@ -118,9 +119,12 @@ export function timetableEditor(root, { store, go }, id) {
       field(t("timetable.zone"), zone, isNew ? null : t("timetable.zone_fixed")),
       h("h2", { text: t("timetable.steps"), style: { margin: "6px 0 10px" } }),
       steps,
-      h("div", { class: "grid2", style: { marginBottom: "16px" } },
+      // One button a row, short labels, the template's steps said under it: side by side at
+      // 360 px the template's label wrapped over three lines.
+      h("div", { style: { display: "grid", gap: "8px", marginBottom: "16px" } },
         h("button", { class: "btn", type: "button", onclick: () => addStep({ trigger: "clock", at: "22:00", on: true, level: 50 }) }, icon("plus", 18), t("step.add")),
-        h("button", { class: "btn", type: "button", text: t("timetable.template"), onclick: () => setSteps(SUNSET_TEMPLATE) })),
+        h("button", { class: "btn", type: "button", text: t("timetable.template"), attrs: { "aria-describedby": "tt-template-hint" }, onclick: () => setSteps(SUNSET_TEMPLATE) }),
+        h("p", { class: "hint muted small", id: "tt-template-hint", text: t("timetable.template_hint") })),
       days.el,
       enabledRow.el,
       error, save,
@@ -155,6 +159,10 @@ export function timetableEditor(root, { store, go }, id) {
         return;
       }
       const json = { name: name.value.trim(), steps: editors.map((x) => x.value()), weekdays, enabled: enabledRow.value() };
+      if (json.steps.some((x) => x.trigger === "clock" && !readClock(x.at))) {
+        error.textContent = t("time.bad_clock");
+        return;
+      }
       if (isNew && zone.value) json.zone_id = Number(zone.value);
       save.disabled = true;
       try {
@@ -195,8 +203,8 @@ export function programmeEditor(root, { store, go }, id) {
     ], p.priority || "normal", null, "danger");
     const recurrence = h("select", {},
       ["daily", "weekly", "monthly", "once"].map((v) => h("option", { value: v, text: t(`recurrence.${v}`), selected: (p.recurrence || "daily") === v })));
-    const at = h("input", { type: "time", value: (p.at || "06:00").slice(0, 5), required: true });
-    const onDate = h("input", { type: "date", value: p.on_date || localNow(24 * 60).date });
+    const at = clockInput((p.at || "06:00").slice(0, 5), { required: true });
+    const onDate = dateInput(p.on_date || localNow(24 * 60).date);
     const dom = h("input", { type: "number", min: 1, max: 31, value: p.day_of_month || 1, inputMode: "numeric" });
     const days = weekdayChips(p.weekdays || DAYS);
     const onDateField = field(t("programme.on_date"), onDate);
@@ -244,10 +252,18 @@ export function programmeEditor(root, { store, go }, id) {
       const picked = zones.values();
       const json = {
         name: name.value.trim(), title: title.value.trim(), text: text.value.trim(),
-        priority: priority.value(), recurrence: recurrence.value, at: at.value, enabled: enabledRow.value(),
+        priority: priority.value(), recurrence: recurrence.value, at: at.clock(), enabled: enabledRow.value(),
         zone_ids: picked.includes("all") || !picked.length ? null : picked.map(Number),
       };
-      if (json.recurrence === "once") json.on_date = onDate.value;
+      if (!json.at) {
+        error.textContent = t("time.bad_clock");
+        return;
+      }
+      if (json.recurrence === "once") json.on_date = onDate.iso();
+      if (json.recurrence === "once" && !json.on_date) {
+        error.textContent = t("time.bad_date");
+        return;
+      }
       if (json.recurrence === "monthly") json.day_of_month = Number(dom.value);
       if (json.recurrence === "weekly") json.weekdays = days.values().map(Number);
       if (isNew && json.zone_ids === null) delete json.zone_ids;

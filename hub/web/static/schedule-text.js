@@ -21,6 +21,7 @@ const SUN_STEP = /^(sunset|sunrise)(?: ([+-]) (\d+) min)?$/;
 
 /** The step of a preview item (parsed from the hub's "sunset + 15 min" or "18:30"). */
 export function describeStep(item) {
+  if (item.kind === "announcement") return t("preview.one_off");
   if (item.kind === "broadcast") return t(`recurrence.${item.step.split(" ")[0]}`);
   const m = SUN_STEP.exec(item.step);
   if (!m) return t("trigger.clock");
@@ -41,7 +42,7 @@ export function sunLine(item) {
 
 /** The action of a preview item: a light level, or a broadcast. */
 export function describeAction(item) {
-  if (item.kind === "broadcast") return t("schedule.broadcast_action");
+  if (item.kind === "broadcast" || item.kind === "announcement") return t("schedule.broadcast_action");
   const m = /^on(?: (\d+)%)?$/.exec(item.action);
   if (m) return describeLight(true, m[1] === undefined ? null : Number(m[1]));
   return describeLight(false);

@@ -18,6 +18,19 @@ export class AreaStore {
     this.reloadTimer = null;
     this.replay = null;
     this.emergencyTimer = null;
+    this.feed = []; // the feed's latest items, kept for opening without the hub
+    this.loading = false; // the first load has not answered yet
+    this.fromPicture = false; // shown from the picture kept on the phone: read-only
+    this.closed = false;
+  }
+
+  /** Fill the store from the picture kept on the phone (opened while the hub is unreachable). */
+  hydrate(picture) {
+    this.fromPicture = true;
+    this.area = picture.area || null;
+    this.devices = new Map((picture.devices || []).map((d) => [d.device_id, d]));
+    this.emergency = picture.emergency || { active: false };
+    this.feed = picture.feed || [];
   }
 
   get staff() {
@@ -56,7 +69,10 @@ export class AreaStore {
     try {
       this.area = await api(this.base);
       this.emit("area", this.area);
-      if (!this.staff) return;
+      if (!this.staff) {
+        this.fromPicture = false;
+        return;
+      }
       [devices, emergency] = await Promise.all([all(`${this.base}/devices`), api(`${this.base}/emergency`)]);
     } finally {
       if (this.replay === replay) this.replay = null;
@@ -67,8 +83,15 @@ export class AreaStore {
       const d = this.devices.get(id);
       if (d && d.state && d.state.cmd === p.command_id) this.pending.delete(id);
     }
+    this.fromPicture = false;
     this.emit("devices");
     this.setEmergency(emergency);
+  }
+
+  /** Remember the feed's latest items (newest first) for the picture kept on the phone. */
+  keepFeed(items) {
+    this.feed = items.slice(0, 30);
+    this.emit("feed_kept");
   }
 
   reloadSoon() {
@@ -97,6 +120,7 @@ export class AreaStore {
         command: live((e) => this.onCommand(e)),
         device: live((e) => this.onDevice(e)),
         event: (e) => this.onEvent(e),
+        emergency: (e) => this.setEmergency(e),
       }));
     }
     this.streams.push(follow(`${this.base}/notifications/stream`, {
@@ -107,7 +131,7 @@ export class AreaStore {
     }));
   }
 
-  /** Emergency mode has no live event: look every 20 s (another phone may have started it). */
+  /** The live stream says when emergency mode changes; a look every 20 s covers a missed event. */
   watchEmergency() {
     this.emergencyTimer = setInterval(async () => {
       try {
@@ -124,6 +148,7 @@ export class AreaStore {
   }
 
   close() {
+    this.closed = true;
     for (const s of this.streams) s.close();
     this.streams = [];
     clearTimeout(this.reloadTimer);

@@ -23,8 +23,12 @@ self.addEventListener("fetch", (event) => {
   const url = new URL(request.url);
   if (url.origin !== self.location.origin) return;
   if (request.mode === "navigate") {
-    // Network first: the newest page when the hub answers, the cached one when it does not.
-    event.respondWith(fetch(request).catch(() => caches.match("/", { cacheName: CACHE })));
+    // Network first: the newest page when the hub answers, the cached one when it does not
+    // (also when a proxy in front of it answers for it that the hub is down).
+    const shell = () => caches.match("/", { cacheName: CACHE });
+    event.respondWith(fetch(request)
+      .then(async (response) => ([502, 503, 504].includes(response.status) && (await shell())) || response)
+      .catch(shell));
     return;
   }
   if (url.pathname.startsWith("/static/") || url.pathname === "/manifest.webmanifest") {

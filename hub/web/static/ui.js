@@ -1,5 +1,6 @@
 // Shared widgets: toasts, bottom sheets, confirmations and labelled form controls.
 import { h, icon, nextId } from "./dom.js";
+import { readClock, readDate, showDate } from "./format.js";
 import { t } from "./i18n.js";
 
 // ---- toasts --------------------------------------------------------------------------------
@@ -61,9 +62,10 @@ export function confirmBox({ title, message, confirm, danger = false, details = 
   return new Promise((resolve) => {
     let answer = false;
     sheet(title, (body, close) => {
+      // Native append() writes a missing ``details`` as the text "null": leave it out instead.
       body.append(
         h("p", { text: message }),
-        details,
+        ...(details ? [details] : []),
         h("div", { class: "sheet-actions" },
           h("button", { class: "btn", type: "button", text: t("action.cancel"), onclick: close }),
           h("button", {
@@ -91,6 +93,38 @@ export function field(label, control, hint) {
     parts.push(h("span", { class: "hint", id: hid, text: hint }));
   }
   return h("div", { class: "field" }, parts);
+}
+
+/** The browser's own check of ``pattern`` says what is wrong in the app's language, not its own. */
+export function hintOnMismatch(input, key) {
+  const check = () => input.setCustomValidity(input.validity.patternMismatch ? t(key) : "");
+  input.addEventListener("input", check);
+  check();
+}
+
+/**
+ * A time typed as 24-hour "hh:mm" (not the browser's picker, which follows the phone's locale).
+ * ``clock()`` gives "19:30" or null; a valid entry is tidied when the field is left.
+ */
+export function clockInput(value, props = {}) {
+  const input = h("input", {
+    type: "text", inputMode: "numeric", autocomplete: "off", maxLength: 5, value: value || "",
+    placeholder: t("time.clock_placeholder"), class: "typed-time", ...props,
+  });
+  input.addEventListener("blur", () => { const v = readClock(input.value); if (v) input.value = v; });
+  input.clock = () => readClock(input.value);
+  return input;
+}
+
+/** A date typed day first, "dd/mm/yyyy"; ``iso()`` gives "2026-12-05" or null. */
+export function dateInput(iso, props = {}) {
+  const input = h("input", {
+    type: "text", inputMode: "numeric", autocomplete: "off", maxLength: 10, value: showDate(iso),
+    placeholder: t("time.date_placeholder"), class: "typed-time", ...props,
+  });
+  input.addEventListener("blur", () => { const v = readDate(input.value); if (v) input.value = showDate(v); });
+  input.iso = () => readDate(input.value);
+  return input;
 }
 
 /** Radio buttons drawn as a segmented control; returns { el, value() , set(v) }. */
@@ -163,4 +197,16 @@ export function pageHead(title, subtitle, action) {
   return h("div", { class: "page-head" },
     h("div", {}, h("h1", { text: title }), subtitle ? h("p", { class: "muted small", text: subtitle }) : null),
     action || null);
+}
+
+/** A "loading…" line for a part of a page still waiting for the hub. */
+export function loadingLine() {
+  return h("p", { class: "loading-line", role: "status", dataset: { loading: "1" }, text: t("app.loading") });
+}
+
+/** What failed to load and a button to try again. */
+export function loadError(err, retry) {
+  return h("div", { class: "card load-error", role: "alert", dataset: { loadError: "1" } },
+    h("p", { text: t("app.load_failed", { error: err && err.message ? err.message : String(err) }) }),
+    h("button", { class: "btn", type: "button", text: t("action.retry"), onclick: retry }));
 }

@@ -1,11 +1,15 @@
-// Broadcasts: type a text or pick a file, choose zones and priority, now or later; follow it live.
+// Broadcasts: type a text (or start from a template), record a voice or pick a file, choose zones
+// and priority, now or later; follow it live.
 import { api, localAudio } from "./api.js";
 import { h, mount } from "./dom.js";
-import { emergencyCard } from "./emergency.js";
+import { confirmEmergencyBroadcast, emergencyCard } from "./emergency.js";
 import { dateTime, localNow, zonedToUtc, zoneLabel } from "./format.js";
 import { t } from "./i18n.js";
-import { chips, fail, field, pageHead, segmented, toast } from "./ui.js";
+import { chips, clockInput, dateInput, fail, field, pageHead, segmented, toast } from "./ui.js";
 import { announcementSheet, coverageBlock, statusPill } from "./broadcast-parts.js";
+import { confirmOffline, deviceName, noSpeakersLine, reach, sentToast, statusLine } from "./broadcast-reach.js";
+import { firstBlank, templateButton } from "./templates.js";
+import { recorder } from "./voice.js";
 
 const OPEN = new Set(["scheduled", "queued", "playing"]);
 
@@ -63,14 +67,18 @@ export function render(root, { store }) {
 function composeCard(store, onSent) {
   const title = h("input", { type: "text", maxLength: 200, required: true, placeholder: t("broadcast.title_placeholder") });
   const text = h("textarea", { maxLength: 5000, placeholder: t("broadcast.text_placeholder") });
-  const file = h("input", { type: "file", accept: ".wav,.mp3,.ogg,audio/wav,audio/mpeg,audio/ogg" });
+  const file = h("input", { type: "file", accept: ".wav,.mp3,.ogg,.webm,.m4a,audio/wav,audio/mpeg,audio/ogg,audio/webm,audio/mp4" });
   const textField = field(t("broadcast.text"), text, t("broadcast.text_hint"));
   const fileField = field(t("broadcast.file"), file, t("broadcast.file_hint"));
   fileField.hidden = true;
+  const voice = recorder();
+  const voiceField = h("div", { class: "field", dataset: { field: "voice" } }, voice.el);
+  voiceField.hidden = true;
   const mode = segmented(t("broadcast.content"), "bc-mode", [
     { value: "text", label: t("broadcast.mode_text") },
+    { value: "voice", label: t("broadcast.mode_voice") },
     { value: "audio", label: t("broadcast.mode_audio") },
-  ], "text", (v) => { textField.hidden = v !== "text"; fileField.hidden = v !== "audio"; });
+  ], "text", (v) => { textField.hidden = v !== "text"; voiceField.hidden = v !== "voice"; fileField.hidden = v !== "audio"; });
 
   const zones = store.speakerZones();
   const zonePick = chips(t("broadcast.zones"), [
@@ -86,8 +94,8 @@ function composeCard(store, onSent) {
   ], "normal", (v) => { priorityHint.textContent = t(`priority.hint.${v}`); }, "danger");
 
   const soon = localNow(30);
-  const date = h("input", { type: "date", value: soon.date });
-  const time = h("input", { type: "time", value: soon.time });
+  const date = dateInput(soon.date);
+  const time = clockInput(soon.time);
   const whenFields = h("div", { class: "split" }, field(t("broadcast.date"), date), field(t("broadcast.time_zone", { zone: zoneLabel() }), time));
   whenFields.hidden = true;
   const submit = h("button", { class: "btn btn-primary btn-block btn-lg", type: "submit", text: t("broadcast.send_now"), dataset: { action: "send-broadcast" } });
@@ -101,9 +109,11 @@ function composeCard(store, onSent) {
   const error = h("p", { class: "error-text", role: "alert" });
 
   const form = h("form", { class: "card", ariaLabelledby: "compose-h" },
-    h("h2", { id: "compose-h", text: t("broadcast.new"), style: { marginBottom: "14px" } }),
+    h("div", { class: "card-head", style: { marginBottom: "14px" } },
+      h("h2", { id: "compose-h", text: t("broadcast.new") }),
+      templateButton({ title, text, priority, mode })),
     field(t("broadcast.title_label"), title),
-    mode.el, textField, fileField,
+    mode.el, textField, voiceField, fileField,
     zonePick.el, priority.el, priorityHint, when.el, whenFields, error, submit);
 
   form.addEventListener("submit", async (e) => {
@@ -114,6 +124,17 @@ function composeCard(store, onSent) {
       title.focus();
       return;
     }
+    // A template's [blank] read out as is would tell residents nothing: have it filled first.
+    const blank = mode.value() === "text" ? firstBlank(`${title.value}\n${text.value}`) : null;
+    if (blank) {
+      error.textContent = t("template.fill_blank", { blank: blank.text });
+      const inTitle = blank.start < title.value.length;
+      const box = inTitle ? title : text;
+      const at = inTitle ? blank.start : blank.start - title.value.length - 1;
+      box.focus();
+      box.setSelectionRange(at, at + blank.text.length);
+      return;
+    }
     const json = { title: title.value.trim(), priority: priority.value() };
     const picked = zonePick.values();
     if (!picked.length) {
@@ -122,12 +143,35 @@ function composeCard(store, onSent) {
     }
     if (!picked.includes("all")) json.zone_ids = picked.map(Number);
     if (when.value() === "later") {
-      const at = zonedToUtc(date.value, time.value);
+      if (!date.iso()) {
+        error.textContent = t("time.bad_date");
+        date.focus();
+        return;
+      }
+      if (!time.clock()) {
+        error.textContent = t("time.bad_clock");
+        time.focus();
+        return;
+      }
+      const at = zonedToUtc(date.iso(), time.clock());
       if (Number.isNaN(at.getTime()) || at.getTime() < Date.now()) {
         error.textContent = t("broadcast.past_time");
         return;
       }
       json.start_at = at.toISOString();
+    }
+    // Speakers offline now may be back by a later start: only a broadcast for now is warned.
+    const going = reach(store, json.zone_ids || null);
+    if (!json.start_at && !(await confirmOffline(going))) return;
+    if (json.priority === "emergency") {
+      // Picking "Khẩn cấp" here must not be one tap short of the emergency button's two steps.
+      const sure = await confirmEmergencyBroadcast(store, {
+        title: json.title,
+        text: mode.value() === "text" ? text.value.trim() : "",
+        zoneIds: json.zone_ids || null,
+        at: json.start_at ? new Date(json.start_at) : null,
+      });
+      if (!sure) return;
     }
     submit.disabled = true;
     try {
@@ -137,15 +181,23 @@ function composeCard(store, onSent) {
         form.append("file", file.files[0]);
         const audio = await api(`${store.base}/audio`, { method: "POST", form });
         json.audio_id = audio.id;
+      } else if (mode.value() === "voice") {
+        const rec = voice.recording();
+        if (!rec) throw new Error(t(voice.state() === "recorded" ? "voice.need_use" : "voice.need_recording"));
+        const form = new FormData();
+        form.append("file", rec.blob, rec.name);
+        const audio = await api(`${store.base}/audio`, { method: "POST", form });
+        json.audio_id = audio.id;
       } else {
         if (!text.value.trim()) throw new Error(t("broadcast.need_text"));
         json.text = text.value.trim();
       }
       const ann = await api(`${store.base}/announcements`, { method: "POST", json });
-      toast(ann.status === "scheduled" ? t("broadcast.scheduled_at", { time: dateTime(ann.not_before) }) : t("broadcast.sent"), "ok");
+      toast(...sentToast(ann, going));
       title.value = "";
       text.value = "";
       file.value = "";
+      voice.reset();
       onSent(ann);
     } catch (err) {
       error.textContent = err.message;
@@ -183,7 +235,10 @@ function liveCard(store, first, host, onDone) {
     const deliveries = ann.deliveries || [];
     mount(head, h("div", {},
       h("h2", { id: "live-h", text: ann.title }),
-      h("p", { class: "muted small", text: ann.start_at ? t("broadcast.started_at", { time: dateTime(ann.start_at) }) : t("broadcast.waiting_start") })),
+      statusLine(ann) ? h("p", {
+        class: ann.status === "failed" ? "small" : "muted small", dataset: { statusLine: ann.status }, text: statusLine(ann),
+        style: ann.status === "failed" ? { color: "var(--danger-dark)" } : null,
+      }) : null),
     statusPill(ann.status));
     mount(speakers, deliveries.map((dl) => {
       const st = speakerState(dl.device_id, dl);
@@ -191,12 +246,12 @@ function liveCard(store, first, host, onDone) {
       const tone = { playing: "info", finished: "ok", offline: "warn", failed: "bad", no_answer: "bad", interrupted: "warn", stopped: "warn" }[st] || "";
       return h("li", { class: "item speaker-row", dataset: { speaker: dl.device_id, state: st } },
         h("span", { class: `dot ${d && d.online ? "ok" : "offline"}` }),
-        h("span", { class: "body" }, h("span", { class: "title", text: d ? d.name : dl.device_id })),
+        h("span", { class: "body" }, h("span", { class: "title", text: deviceName(store, dl.device_id) })),
         h("span", { class: `pill ${tone}` }, st === "playing" ? h("span", { class: "spinner" }) : null, t(`delivery.${st}`)));
     }));
-    if (!deliveries.length) mount(speakers, h("li", {}, h("p", { class: "empty", text: ann.status === "scheduled" ? t("broadcast.scheduled_at", { time: dateTime(ann.not_before) }) : t("broadcast.waiting_speakers") })));
+    if (!deliveries.length) mount(speakers, noSpeakersLine(ann) ? h("li", {}, h("p", { class: "empty", text: noSpeakersLine(ann) })) : null);
     mount(extra,
-      ann.coverage ? coverageBlock(ann.coverage, !OPEN.has(ann.status)) : null,
+      ann.coverage ? coverageBlock(ann.coverage, !OPEN.has(ann.status), (id) => deviceName(store, id)) : null,
       OPEN.has(ann.status) ? h("button", {
         class: "btn btn-danger-outline btn-block", type: "button", style: { marginTop: "12px" },
         text: ann.status === "playing" ? t("broadcast.stop") : t("broadcast.cancel"),

@@ -1,20 +1,27 @@
-// Cameras: online, recording, motion, tampering, storage; last events; outage history.
+// Cameras: incidents (outages that began together); online, recording, motion, tampering,
+// storage; the latest snapshot (Frigate); last events; outage history.
 import { api } from "./api.js";
 import { h, mount } from "./dom.js";
 import { ago, dateTime, duration } from "./format.js";
 import { t } from "./i18n.js";
+import { incidentsCard } from "./incidents.js";
 import { empty, fail, sheet } from "./ui.js";
 
 export function render(root, { store }) {
   const list = h("div");
   let cameras = [];
+  let shots = new Map(); // device_id -> { label, taken_at } of its latest snapshot
+  const pictures = new Map(); // device_id -> { at, el }: kept across redraws, loaded once
   const sub = h("p", { class: "muted small" });
-  mount(root, h("div", { class: "page-head" }, h("div", {}, h("h1", { text: t("cameras.title") }), sub)), list);
+  const incidents = incidentsCard(store);
+  mount(root, h("div", { class: "page-head" }, h("div", {}, h("h1", { text: t("cameras.title") }), sub)), incidents.card, list);
 
   async function load() {
+    incidents.load();
     try {
-      const page = await api(`${store.base}/cameras?events=5&limit=500`);
+      const [page, snaps] = await Promise.all([api(`${store.base}/cameras?events=5&limit=500`), api(`${store.base}/cameras/snapshots`)]);
       cameras = page.items;
+      shots = new Map(snaps.map((s) => [s.device_id, s]));
     } catch (err) {
       if (err.status) fail(err);
     }
@@ -55,11 +62,32 @@ export function render(root, { store }) {
         s.tampering ? h("span", { class: "pill bad", text: t("cameras.tampering") }) : null,
         h("span", { class: `pill ${s.storage === "ok" ? "" : "warn"}`, text: t("cameras.storage", { s: t(`storage.${s.storage}`) }) }))
         : h("p", { class: "muted small", text: t("cameras.no_state") }),
+      snapshotFigure(c),
       events.length ? h("ul", { class: "list small" }, events.map((e) => h("li", { class: "item", style: { minHeight: "40px", padding: "6px 0" } },
         h("span", { class: "body", text: eventText(e) }),
         h("span", { class: "muted nowrap", text: ago(e.received_at) }))))
         : h("p", { class: "muted small", text: t("cameras.no_events") }),
       h("button", { class: "btn btn-block", type: "button", style: { marginTop: "10px" }, text: t("cameras.outages"), onclick: () => outages(store, c) }));
+  }
+
+  function snapshotFigure(c) {
+    const live = (store.devices.get(c.device_id) || {}).snapshot;
+    const known = shots.get(c.device_id);
+    const shot = live && (!known || Date.parse(live.taken_at) > Date.parse(known.taken_at)) ? live : known;
+    if (!shot) return null;
+    const at = Date.parse(shot.taken_at);
+    let pic = pictures.get(c.device_id);
+    if (!pic || pic.at !== at) {
+      const src = `${store.base}/cameras/${encodeURIComponent(c.device_id)}/snapshot?at=${at}`;
+      const style = { display: "block", width: "100%", aspectRatio: "16 / 9", objectFit: "contain", background: "#111", borderRadius: "10px" };
+      pic = { at, el: h("img", { src, loading: "lazy", alt: "", style }) };
+      pictures.set(c.device_id, pic);
+    }
+    const key = `snapshot.label.${shot.label}`;
+    const label = t(key) === key ? shot.label : t(key);
+    pic.el.alt = t("cameras.snapshot_alt", { name: c.name, label });
+    return h("figure", { dataset: { snapshot: c.device_id }, style: { margin: "0 0 10px" } }, pic.el,
+      h("figcaption", { class: "muted small", style: { marginTop: "4px" }, text: t("cameras.snapshot", { label, time: dateTime(shot.taken_at), ago: ago(shot.taken_at) }) }));
   }
 
   load();
@@ -74,6 +102,11 @@ function eventText(e) {
   if (e.type === "motion") return data.active === false ? t("event.motion_end") : t("event.motion");
   if (e.type === "tampering") return data.active === false ? t("event.tampering_end") : t("event.tampering");
   if (e.type === "storage") return t("event.storage", { s: t(`storage.${data.storage}`) });
+  if (e.type === "detection") {
+    const key = `snapshot.label.${data.label}`;
+    const what = t(key) === key ? data.label : t(key);
+    return t(data.active === false ? "event.detection_end" : "event.detection", { what });
+  }
   return t("event.other", { type: e.type });
 }
 

@@ -21,12 +21,16 @@ export function render(root, { store }) {
   function card(n, fresh) {
     const audio = localAudio(n.audio_url);
     const urgent = n.priority === "emergency";
-    const badge = { emergency: "bad", priority: "warn" }[n.priority] || "info";
-    return h("article", { class: `card feed-item${fresh ? " fresh" : ""}${urgent ? " urgent" : ""}`, dataset: { notification: String(n.id) } },
+    // The hub's "emergency over" notice (by its ref): an all-clear, drawn green and titled in
+    // the reader's language (the hub writes notices in Vietnamese for text channels).
+    const over = (n.ref || "").startsWith("emergency-end:");
+    const badge = over ? "ok" : { emergency: "bad", priority: "warn" }[n.priority] || "info";
+    const label = over ? t("feed.all_clear") : n.audience === "staff" ? t("feed.staff") : t(`priority.${n.priority}`);
+    return h("article", { class: `card feed-item${fresh ? " fresh" : ""}${urgent ? " urgent" : ""}`, dataset: { notification: String(n.id), ...(over ? { over: "emergency" } : {}) } },
       h("div", { class: "head" },
-        h("span", { class: `pill ${badge}` }, n.audience === "staff" ? t("feed.staff") : t(`priority.${n.priority}`)),
+        h("span", { class: `pill ${badge}` }, label),
         h("time", { class: "muted small", dateTime: n.created_at, title: dateTime(n.created_at), text: ago(n.created_at) })),
-      h("h3", { text: n.title }),
+      h("h3", { text: over ? t("feed.emergency_over") : n.title }),
       n.body && n.body !== n.title ? h("p", { text: n.body }) : null,
       audio ? h("audio", { controls: true, preload: "metadata", src: audio, ariaLabel: t("feed.listen_to", { title: n.title }) }) : null);
   }
@@ -49,12 +53,14 @@ export function render(root, { store }) {
     more.disabled = true;
     try {
       const page = await api(`${store.base}/notifications?limit=${PAGE}&offset=${offset}`);
+      if (offset === 0) store.keepFeed(page.items); // for opening without the hub
       offset += PAGE;
       add(page.items);
       more.hidden = offset >= page.total;
       if (!seen.size) mount(list, h("div", { class: "card empty-card" }, empty(t("feed.none"))));
     } catch (err) {
       if (err.status) fail(err);
+      else if (!seen.size && store.feed.length) add(store.feed); // the hub is unreachable: the kept items
     }
     more.disabled = false;
   }

@@ -4,7 +4,7 @@ import { ago } from "./format.js";
 import { t } from "./i18n.js";
 import { describeLight } from "./schedule-text.js";
 import { lightStatus } from "./store.js";
-import { fail, levelSlider, pageHead, segmented, sheet, switchButton, toast } from "./ui.js";
+import { confirmBox, fail, levelSlider, pageHead, segmented, sheet, switchButton, toast } from "./ui.js";
 
 export function render(root, { store }) {
   const summary = h("p", { class: "muted small" });
@@ -84,11 +84,23 @@ function areaCard(store) {
     h("div", { class: "card-head" }, h("h2", { id: "all-h", text: t("lights.whole_area") })),
     h("div", { class: "grid2" },
       h("button", { class: "btn btn-primary", type: "button", text: t("lights.all_on"), dataset: { areaAction: "on" }, onclick: () => send(store, target, true, null) }),
-      h("button", { class: "btn", type: "button", text: t("lights.all_off"), dataset: { areaAction: "off" }, onclick: () => send(store, target, false, null) })),
+      h("button", { class: "btn", type: "button", text: t("lights.all_off"), dataset: { areaAction: "off" }, onclick: () => allOff(store, target) })),
     h("button", {
       class: "btn btn-ghost btn-block", type: "button", text: t("lights.area_level"), style: { marginTop: "8px" },
       onclick: () => controlSheet(store, target, t("lights.whole_area"), 100),
     }));
+}
+
+/** Every light in the area dark at once is hard to undo at night: say how many, then ask. */
+async function allOff(store, target) {
+  const n = store.list("light").length;
+  const ok = await confirmBox({
+    title: t("lights.all_off_title"),
+    message: t("lights.all_off_explain", { n }),
+    confirm: t("lights.all_off_confirm", { n }),
+    danger: true,
+  });
+  if (ok) send(store, target, false, null);
 }
 
 function pendingChip(store, id) {
@@ -129,13 +141,17 @@ function lightRow(store, initial) {
     title.textContent = d.name;
     mount(meta, h("span", { text: statusText(d) }), pendingChip(store, id));
     open.setAttribute("aria-label", `${d.name}: ${statusText(d)}${p ? `, ${t("command.pending_short")}` : ""}`);
-    const confirmedOn = Boolean(d.state && d.state.on);
+    // An offline light's last report is not what it does now (a power cut turned it off, say):
+    // its switch is drawn neither on nor off until it speaks again; the row says "offline".
+    const offline = status === "offline";
+    const confirmedOn = !offline && Boolean(d.state && d.state.on);
     sw.setAttribute("aria-checked", String(p ? p.want.on : confirmedOn));
     sw.setAttribute("aria-label", d.name);
     sw.classList.toggle("pending", Boolean(p));
+    sw.classList.toggle("unknown", offline && !p);
     sw.disabled = d.status !== "active";
     li.dataset.status = status;
-    li.dataset.confirmed = d.state ? (d.state.on ? "on" : "off") : "unknown";
+    li.dataset.confirmed = d.state && !offline ? (d.state.on ? "on" : "off") : "unknown";
     li.dataset.level = d.state ? String(d.state.level) : "";
     li.dataset.pending = p ? p.status : "";
   }

@@ -2,10 +2,13 @@
 import { api, ApiError } from "./api.js";
 import { h, mount } from "./dom.js";
 import { getLang, LANGS, setLang, t } from "./i18n.js";
-import { field } from "./ui.js";
+import { field, hintOnMismatch } from "./ui.js";
 
 export function render(root, { start, message }) {
-  showLogin(root, start, message);
+  // An invite link (/?invite=CODE) opens the sign-up form with the code filled in.
+  const invite = new URLSearchParams(location.search).get("invite");
+  if (invite && !message) showRegister(root, start, invite);
+  else showLogin(root, start, message);
 }
 
 function brand() {
@@ -58,10 +61,13 @@ function showLogin(root, start, message) {
   user.focus();
 }
 
-function showRegister(root, start) {
-  const code = h("input", { type: "text", autocomplete: "one-time-code", autocapitalize: "characters", required: true });
+function showRegister(root, start, invite = "") {
+  const code = h("input", { type: "text", autocomplete: "one-time-code", autocapitalize: "characters", required: true, value: invite });
   const name = h("input", { type: "text", autocomplete: "name" });
-  const user = h("input", { type: "text", autocomplete: "username", autocapitalize: "none", required: true, pattern: "[a-z0-9._-]{3,64}" });
+  // HTML patterns are compiled with the v flag: "-" in a class must be escaped, or the browser
+  // drops the pattern and never checks it.
+  const user = h("input", { type: "text", autocomplete: "username", autocapitalize: "none", spellcheck: false, required: true, pattern: "[a-z0-9._\\-]{3,64}", title: t("register.username_hint") });
+  hintOnMismatch(user, "register.username_invalid");
   const pass = h("input", { type: "password", autocomplete: "new-password", required: true, minLength: 10 });
   const error = h("p", { class: "error-text", role: "alert" });
   const submit = h("button", { class: "btn btn-primary btn-block btn-lg", type: "submit", text: t("register.submit") });
@@ -82,13 +88,14 @@ function showRegister(root, start) {
     try {
       await api("/api/v1/auth/register", { method: "POST", json, quiet401: true });
       await api("/api/v1/auth/login", { method: "POST", json: { username: json.username, password: json.password }, quiet401: true });
+      if (invite) history.replaceState(null, "", "/"); // the code is used: a later log-out shows the log-in form
       await start(await api("/api/v1/auth/me", { quiet401: true }));
     } catch (err) {
-      error.textContent = err.status === 410 || err.status === 400 ? t("register.bad_code") : err.message;
+      error.textContent = err.message;
       submit.disabled = false;
     }
   });
   const back = h("button", { class: "btn btn-ghost btn-block", type: "button", text: t("register.back"), onclick: () => showLogin(root, start) });
   mount(root, h("div", { class: "login" }, brand(), form, back, langPicker()));
-  code.focus();
+  (invite ? name : code).focus();
 }

@@ -1,8 +1,10 @@
-// Logs: who did what (audit), the broadcast log, failed commands and missed schedule runs.
+// Logs: who did what (audit, worded from the hub's structured fields by audit-text.js), the
+// broadcast log, failed commands and missed schedule runs.
 import { api } from "./api.js";
 import { h, mount } from "./dom.js";
 import { dateTime } from "./format.js";
-import { t } from "./i18n.js";
+import { getLang, t } from "./i18n.js";
+import { actionText, actorText, fullDateTime, resultText, targetText } from "./audit-text.js";
 import { announcementSheet, priorityPill, statusPill } from "./broadcast-parts.js";
 import { empty, fail, pageHead } from "./ui.js";
 
@@ -54,20 +56,27 @@ function actionLabel(action) {
 
 async function audit(store, offset) {
   const page = await api(`${store.base}/audit?limit=${PAGE}&offset=${offset}`);
+  const extra = offset === 0 ? h("div", { class: "grid2", style: { marginBottom: "12px" } },
+    h("a", { class: "btn", href: `${store.base}/audit/export?lang=${getLang()}`, download: "nhat-ky-thao-tac.csv", dataset: { action: "export-audit" }, text: t("logs.export_csv") })) : null;
   return {
     total: page.total,
-    rows: page.items.map((a) => h("li", { class: "item", dataset: { audit: a.action } },
-      h("span", { class: "body" },
-        h("span", { class: "title", text: actionLabel(a.action) }),
-        h("span", { class: "meta" }, h("span", { text: dateTime(a.at) }), h("span", { text: a.actor }), h("span", { text: a.target })),
-        a.result ? h("span", { class: "meta", text: a.result }) : null))),
+    extra,
+    rows: page.items.map((a) => {
+      const target = targetText(a);
+      const result = resultText(a);
+      return h("li", { class: "item", dataset: { audit: a.action } },
+        h("span", { class: "body" },
+          h("span", { class: "title", text: target ? t("audit.line", { action: actionText(a), target }) : actionText(a) }),
+          result ? h("span", { class: "meta", dataset: { result: a.outcome || "" }, text: result }) : null,
+          h("span", { class: "meta" }, h("span", { text: fullDateTime(a.at) }), h("span", { text: actorText(a) }))));
+    }),
   };
 }
 
 async function broadcasts(store, offset) {
   const page = await api(`${store.base}/announcements?limit=${PAGE}&offset=${offset}`);
   const extra = offset === 0 ? h("div", { class: "grid2", style: { marginBottom: "12px" } },
-    h("a", { class: "btn", href: `${store.base}/announcements/export?format=csv`, download: "nhat-ky-phat-thanh.csv", text: t("logs.export_csv") }),
+    h("a", { class: "btn", href: `${store.base}/announcements/export?format=csv&lang=${getLang()}`, download: "nhat-ky-phat-thanh.csv", text: t("logs.export_csv") }),
     h("a", { class: "btn", href: `${store.base}/announcements/export?format=json`, download: "nhat-ky-phat-thanh.json", text: t("logs.export_json") })) : null;
   return {
     total: page.total,

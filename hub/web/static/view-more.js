@@ -12,6 +12,7 @@ export function render(root, { store, me }) {
     { href: "#/devices", icon: "chip", label: t("nav.devices"), meta: pending ? t("devices.pending_count", { n: pending }) : t("more.devices_none"), badge: pending },
     { href: "#/feed", icon: "bell", label: t("nav.feed"), meta: t("more.feed") },
     me.role === "admin" || me.role === "head" ? { href: "#/invites", icon: "ticket", label: t("nav.invites"), meta: t("more.invites") } : null,
+    me.role === "admin" || me.role === "head" ? { href: "#/people", icon: "user", label: t("nav.people"), meta: t(me.role === "admin" ? "more.people_admin" : "more.people_head") } : null,
     { href: "#/settings", icon: "gear", label: t("nav.settings"), meta: t("more.settings") },
   ].filter(Boolean);
   mount(root, pageHead(t("nav.more"), ""),

@@ -2,7 +2,7 @@
 import { api } from "./api.js";
 import { h, icon, mount } from "./dom.js";
 import { emergencyCard } from "./emergency.js";
-import { clock, dateTime } from "./format.js";
+import { clock, dateTime, dayLabel } from "./format.js";
 import { t } from "./i18n.js";
 import { lightStatus } from "./store.js";
 import { describeAction, describeStep } from "./schedule-text.js";
@@ -18,7 +18,8 @@ export function render(root, { store }) {
   let next = [];
 
   mount(root,
-    pageHead(t("overview.title"), store.area ? store.area.name : ""),
+    pageHead(t("overview.title"), store.area ? store.area.name : "",
+      h("a", { class: "btn btn-sm", href: "#/area", dataset: { link: "area" }, text: t("overview.area_view") })),
     h("section", { ariaLabel: t("overview.devices") }, stats),
     h("section", { class: "card flush", ariaLabelledby: "att-h" },
       h("div", { class: "card-head" }, h("h2", { id: "att-h", text: t("overview.attention") })),
@@ -52,13 +53,17 @@ export function render(root, { store }) {
         h("div", { class: "k" }, icon("speaker", 18), t("overview.speakers")),
         h("div", { class: "v" }, String(spkOnline), h("small", { text: ` / ${speakers.length}` })),
         h("div", { class: "pills" },
-          h("span", { class: `pill ${spkOnline < speakers.length ? "warn" : "ok"}`, text: t("overview.online") }),
+          spkOnline < speakers.length
+            ? h("span", { class: "pill warn", text: t("overview.speakers_down", { n: speakers.length - spkOnline }) })
+            : h("span", { class: "pill ok", text: t("overview.online") }),
           playing ? h("span", { class: "pill info", text: t("speaker.playing_n", { n: playing }) }) : null)),
       h("a", { class: "stat", href: "#/cameras", dataset: { stat: "cameras" } },
         h("div", { class: "k" }, icon("camera", 18), t("overview.cameras")),
         h("div", { class: "v" }, String(camOnline), h("small", { text: ` / ${cams.length}` })),
         h("div", { class: "pills" },
-          h("span", { class: `pill ${camOnline < cams.length ? "bad" : "ok"}`, text: t("overview.online") }))));
+          camOnline < cams.length
+            ? h("span", { class: "pill bad", text: t("overview.cameras_down", { n: cams.length - camOnline }) })
+            : h("span", { class: "pill ok", text: t("overview.online") }))));
   }
 
   function item(kind, iconName, title, meta, href) {
@@ -72,7 +77,16 @@ export function render(root, { store }) {
     const rows = [];
     const pending = store.pendingDevices();
     if (pending.length) rows.push(item("info", "chip", t("overview.pending_devices", { n: pending.length }), t("overview.pending_hint"), "#/devices"));
-    for (const cam of store.list("camera").filter((d) => !d.online)) {
+    // A dead gateway is one line that names it, not a row per camera behind it.
+    const behind = new Set();
+    for (const gw of store.list("gateway").filter((g) => !g.online)) {
+      const dark = [...store.devices.values()].filter((d) => d.via === gw.device_id && d.status === "active" && !d.online);
+      for (const d of dark) behind.add(d.device_id);
+      rows.push(item("bad", "offline", t("overview.gateway_down", { name: gw.name || gw.device_id, n: dark.length }),
+        gw.availability_at ? t("overview.since", { time: dateTime(gw.availability_at) }) : "", "#/devices"));
+    }
+    const alone = (d) => !d.online && !behind.has(d.device_id);
+    for (const cam of store.list("camera").filter(alone)) {
       rows.push(item("bad", "camera", t("overview.camera_down", { name: cam.name }),
         cam.availability_at ? t("overview.since", { time: dateTime(cam.availability_at) }) : "", "#/cameras"));
     }
@@ -81,7 +95,7 @@ export function render(root, { store }) {
     }
     const faulty = store.list("light").filter((d) => lightStatus(d) === "fault");
     if (faulty.length) rows.push(item("warn", "bulb", t("overview.faulty_lights", { n: faulty.length }), faulty.slice(0, 3).map((d) => d.name).join(", "), "#/lights"));
-    const offline = store.list("light").filter((d) => !d.online).length + store.list("speaker").filter((d) => !d.online).length;
+    const offline = store.list("light").filter(alone).length + store.list("speaker").filter(alone).length;
     if (offline) rows.push(item("warn", "offline", t("overview.offline_devices", { n: offline }), "", "#/lights"));
     if (remote.failedCommands.length) rows.push(item("warn", "x", t("overview.failed_commands", { n: remote.failedCommands.length }), t("overview.last_24h"), "#/logs/commands"));
     if (remote.missed.length) rows.push(item("warn", "clock", t("overview.missed_runs", { n: remote.missed.length }), t("overview.last_7d"), "#/logs/missed"));
@@ -99,8 +113,11 @@ export function render(root, { store }) {
       mount(upcoming, h("li", {}, h("p", { class: "empty", text: t("schedule.nothing_soon") })));
       return;
     }
-    mount(upcoming, next.slice(0, 4).map((p) => h("li", {}, h("div", { class: "item" },
-      h("span", { class: "when", text: clock(p.at) }),
+    // Tomorrow's 05:30 must not read as today's: a time not today carries its dd/mm.
+    const today = dayLabel(new Date());
+    mount(upcoming, next.slice(0, 4).map((p) => h("li", {}, h("div", { class: "item", dataset: { kind: p.kind } },
+      h("span", { class: "when" }, clock(p.at),
+        dayLabel(p.at) === today ? null : h("small", { class: "day", style: { display: "block", fontSize: "0.75rem", fontWeight: "600" }, text: dateTime(p.at).split(" ")[1] })),
       h("span", { class: "body" },
         h("span", { class: "title", text: p.schedule_name }),
         h("span", { class: "meta", text: `${describeStep(p)} · ${describeAction(p)}` }))))));

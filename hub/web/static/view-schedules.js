@@ -6,7 +6,7 @@ import { t } from "./i18n.js";
 import { describeAction, describeStep, describeSteps, describeWeekdays, sunLine, sunOf } from "./schedule-text.js";
 import { programmeEditor, timetableEditor } from "./schedule-editors.js";
 import { priorityPill } from "./broadcast-parts.js";
-import { empty, fail, pageHead, switchButton } from "./ui.js";
+import { empty, fail, loadError, loadingLine, pageHead, switchButton } from "./ui.js";
 
 const TABS = ["tonight", "lights", "programmes"];
 
@@ -22,7 +22,18 @@ export function render(root, ctx, params) {
       TABS.map((name) => h("a", { href: `#/schedules/${name}`, text: t(`schedules.tab.${name}`), attrs: { "aria-current": name === current ? "page" : null } }))),
     body);
   const load = { tonight, lights: timetables, programmes }[current];
-  const refresh = () => load(body, ctx.store).catch(fail);
+  const refresh = async () => {
+    // Until the hub answers the tab says so; a failure with nothing yet shown offers a retry,
+    // one over a list already shown only a message (the list stays readable).
+    const showing = body.firstChild && !body.querySelector("[data-loading], [data-load-error]");
+    if (!showing) mount(body, loadingLine());
+    try {
+      await load(body, ctx.store);
+    } catch (err) {
+      if (showing) fail(err);
+      else mount(body, loadError(err, refresh));
+    }
+  };
   refresh();
   return { refresh };
 }
@@ -41,13 +52,15 @@ async function tonight(host, store) {
   }
   const row = (p) => {
     const sun = sunLine(p);
-    return h("li", { class: "item", dataset: { scheduleId: String(p.schedule_id), kind: p.kind } },
+    const zones = p.zone_id ? [p.zone_id] : p.zone_ids || [];
+    const ids = p.announcement_id ? { announcement: p.announcement_id } : { scheduleId: String(p.schedule_id) };
+    return h("li", { class: "item", dataset: { ...ids, kind: p.kind } },
       h("span", { class: "when", text: clock(p.at) }),
       h("span", { class: "body" },
         h("span", { class: "title", text: p.schedule_name }),
         h("span", { class: "meta" },
           h("span", { text: `${describeStep(p)} · ${describeAction(p)}` }),
-          p.zone_id ? h("span", { text: store.zoneName(p.zone_id) || "" }) : null),
+          zones.length ? h("span", { text: zones.map((z) => store.zoneName(z) || z).join(", ") }) : null),
         sun ? h("span", { class: "meta" }, icon(sunOf(p) === "sunset" ? "moon" : "sun", 16), h("span", { text: sun })) : null));
   };
   const sections = [...groups].map(([label, list]) => [

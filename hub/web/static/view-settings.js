@@ -4,7 +4,7 @@ import { h, icon, mount } from "./dom.js";
 import { clock } from "./format.js";
 import { getLang, LANGS, setLang, t } from "./i18n.js";
 import { disablePush, enablePush, pushState } from "./push.js";
-import { fail, field, pageHead, switchButton, toast } from "./ui.js";
+import { clockInput, fail, field, pageHead, switchButton, toast } from "./ui.js";
 
 let installPrompt = null;
 window.addEventListener("beforeinstallprompt", (e) => {
@@ -68,8 +68,8 @@ export function render(root, { me, logout }) {
       if (err.status) fail(err);
       return;
     }
-    const start = h("input", { type: "time", value: q.start || "22:00" });
-    const end = h("input", { type: "time", value: q.end || "06:00" });
+    const start = clockInput((q.start || "22:00").slice(0, 5));
+    const end = clockInput((q.end || "06:00").slice(0, 5));
     const fields = h("div", { class: "split" }, field(t("quiet.from"), start), field(t("quiet.to"), end));
     const save = h("button", { class: "btn btn-primary btn-block", type: "button", text: t("action.save"), dataset: { action: "save-quiet" } });
     fields.hidden = !q.enabled;
@@ -91,8 +91,9 @@ export function render(root, { me, logout }) {
     });
     save.addEventListener("click", async () => {
       try {
-        await api("/api/v1/me/quiet-hours", { method: "PUT", json: { start: start.value, end: end.value } });
-        toast(t("quiet.saved", { from: start.value, to: end.value }), "ok");
+        if (!start.clock() || !end.clock()) throw new Error(t("time.bad_clock"));
+        await api("/api/v1/me/quiet-hours", { method: "PUT", json: { start: start.clock(), end: end.clock() } });
+        toast(t("quiet.saved", { from: start.clock(), to: end.clock() }), "ok");
         drawQuiet();
       } catch (err) {
         fail(err);
