@@ -124,7 +124,8 @@ def announce(
         zone_ids=zone_ids,
         status=(AnnouncementStatus.SCHEDULED if later else AnnouncementStatus.QUEUED).value,
         source=source,
-        not_before=not_before if later and not_before else now,
+        # In UTC: SQLite keeps no offset, so "19:30+07:00" would be read back as 19:30 UTC.
+        not_before=not_before.astimezone(UTC) if later and not_before else now,
         notify=notify,
         created_by=user.id if user else None,
         created_at=now,

@@ -6,6 +6,7 @@ never leaves a half-written file that a speaker could be told to play.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mutagen
+
+from hub.broadcasts.recordings import RecordingError, recording_kind, to_wav
 
 VOICES = ("vi", "vi-vn-x-central", "vi-vn-x-south")
 _TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "ogg": "audio/ogg"}
@@ -44,7 +47,7 @@ def _sniff(data: bytes) -> str:
         return "mp3"
     if data[:4] == b"OggS":
         return "ogg"
-    raise AudioError("unsupported audio: send a WAV, MP3 or OGG file")
+    raise AudioError("unsupported audio: send a WAV, MP3 or OGG file, or a recording (WebM, Ogg Opus, MP4)")
 
 
 def _duration_ms(data: bytes, ext: str) -> int:
@@ -71,12 +74,23 @@ class AudioStore:
         return self.folder / filename
 
     def add_upload(self, data: bytes) -> StoredAudio:
-        """Validate type, size and duration, then store."""
+        """Validate type, size and duration, then store; a browser's recording is made WAV first.
+
+        ``recordings.ConverterMissing`` (ffmpeg absent) is left to the caller: not the file's fault.
+        """
         if len(data) > self.max_bytes:
             raise AudioError(f"file too large: {len(data)} bytes, at most {self.max_bytes}")
         if len(data) < 64:
             raise AudioError("file is empty or too short to be audio")
-        ext = _sniff(data)
+        kind = recording_kind(data)
+        if kind is None:
+            ext = _sniff(data)
+        else:
+            try:
+                data = to_wav(data, kind, self.max_duration_s)
+            except RecordingError as exc:
+                raise AudioError(str(exc)) from None
+            ext = "wav"
         duration = _duration_ms(data, ext)
         if duration <= 0:
             raise AudioError("the audio has no length")
@@ -106,9 +120,10 @@ class AudioStore:
         return self._write(data, "wav", _duration_ms(data, "wav"))
 
     def _write(self, data: bytes, ext: str, duration_ms: int) -> StoredAudio:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         if shutil.disk_usage(self.folder).free - len(data) < self.min_free_bytes:
-            raise AudioError("the hub's disk is nearly full; free space before adding audio")
+            # The disk's fault, not the file's: answered 503 like a write that hit ENOSPC.
+            raise OSError(errno.ENOSPC, "the disk is nearly full", str(self.folder))
         asset_id = uuid.uuid4().hex
         filename = f"{asset_id}.{ext}"
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".part-")

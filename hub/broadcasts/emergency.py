@@ -19,12 +19,17 @@ from hub.broadcasts.announce import announce
 from hub.broadcasts.audio import AudioStore
 from hub.broadcasts.models import EmergencyState
 from hub.broadcasts.service import BroadcastService
-from hub.command_factory import copies
-from hub.commands import CommandService
+from hub.commands.factory import copies
+from hub.commands.service import CommandService
 from hub.models import Area, Device, DeviceStatus, User
 
 log = logging.getLogger(__name__)
 FULL = {"on": True, "level": 100}
+# Residents' notices are written in Vietnamese (the hub's notices reach phones, Zalo and SMS
+# gateways as plain text); the app shows the same notice in the reader's language by its ref.
+OVER_TITLE = "Đã kết thúc tình trạng khẩn cấp"
+OVER_BODY = "Cảnh báo “{reason}” đã kết thúc. Bà con có thể sinh hoạt bình thường."
+OVER_REF = "emergency-end:"
 
 
 class EmergencyError(ValueError):
@@ -125,5 +130,25 @@ class EmergencyService:
         if state.announcement_id:
             self._broadcasts.cancel(area, state.announcement_id)
         self._restore_lights(area.code)
+        self._tell_residents_it_is_over(area, state)
         log.warning("emergency mode OFF in %s by %s", area.code, user.username)
         return state
+
+    def _tell_residents_it_is_over(self, area: Area, state: EmergencyState) -> None:
+        """Residents were told of the alert; without this the alert stays their latest news."""
+        notify = self._broadcasts.notifier  # the residents' notifier the runtime wired in
+        if notify is None:
+            return
+        reason = state.reason or "Khẩn cấp"
+        try:
+            notify(
+                area.id,
+                OVER_TITLE,
+                OVER_BODY.format(reason=reason),
+                Priority.PRIORITY,
+                None,
+                # The feed recognises the notice by this ref (and draws it as "over").
+                f"{OVER_REF}{state.id}",
+            )
+        except Exception:
+            log.exception("could not tell the residents of %s that the emergency is over", area.code)

@@ -14,30 +14,28 @@ import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from devices.payloads import Priority
+from hub.broadcasts.audio_links import AudioLinks
 from hub.broadcasts.models import (
     OPEN_ANNOUNCEMENT,
     TERMINAL_DELIVERY,
     Announcement,
     AnnouncementStatus,
-    AudioAsset,
     DeliveryStatus,
     SpeakerDelivery,
 )
+from hub.broadcasts.playback import Playback, finish_if_done
 from hub.broadcasts.speaker_reports import SpeakerReports
-from hub.bulk_sql import insert_rows_skipping_duplicates
-from hub.command_factory import copies
-from hub.commands import PUBLISH_FAILED, CommandService, Staged, Target
+from hub.commands.factory import copies
+from hub.commands.service import CommandService, Target
 from hub.models import Area, Device, DeviceStatus, as_utc
-from hub.registry_store import Change
+from hub.registry.changes import Change
 
 log = logging.getLogger(__name__)
-_deliveries = cast(Table, SpeakerDelivery.__table__)
 RANK = {Priority.NORMAL.value: 0, Priority.PRIORITY.value: 1, Priority.EMERGENCY.value: 2}
 Notifier = Callable[[int, str, str, Priority, str | None, str | None], object]
 
@@ -47,15 +45,15 @@ class BroadcastService:
         self,
         sessions: sessionmaker[Session],
         commands: CommandService,
-        audio_url: Callable[[AudioAsset], str],
+        links: AudioLinks,
         sync_lead_ms: int,
         end_grace_s: float,
     ) -> None:
         self._sessions = sessions
         self._commands = commands
-        self._audio_url = audio_url
-        self._lead = timedelta(milliseconds=sync_lead_ms)
+        self.links = links
         self.end_grace = timedelta(seconds=end_grace_s)
+        self._playback = Playback(sessions, commands, links, timedelta(milliseconds=sync_lead_ms))
         self._reports = SpeakerReports()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -162,7 +160,8 @@ class BroadcastService:
             for ann in session.scalars(
                 select(Announcement).where(Announcement.status == AnnouncementStatus.PLAYING.value)
             ):
-                self._maybe_finish(session, ann, now)
+                if finish_if_done(session, ann, now, self.end_grace):
+                    self._wake.set()  # speakers are free: the next one may start
             areas = set(
                 session.scalars(
                     select(Announcement.area_id).where(Announcement.status == AnnouncementStatus.QUEUED.value)
@@ -229,68 +228,7 @@ class BroadcastService:
         return set(rows)
 
     def _start(self, area: Area, ann: Announcement, speakers: list[Target], now: datetime) -> None:
-        start_at = datetime.now(UTC) + self._lead
-        with self._sessions() as session:
-            asset = session.get(AudioAsset, ann.audio_id)
-        assert asset is not None
-        online = [d for d in speakers if d.online]
-        params: dict[str, object] = {
-            "announcement": ann.id,
-            "url": self._audio_url(asset),
-            "priority": ann.priority,
-            "start_at": int(start_at.timestamp() * 1000),
-        }
-        make = copies("speaker.play", params)
-        staged: list[Staged] = []
-        # The commands, the deliveries and the announcement's start in one transaction: a
-        # speaker's answer always finds its delivery, and a crash leaves none of them.
-        with self._sessions.begin() as session:
-            if online:
-                staged.append(
-                    self._commands.stage(
-                        session,
-                        area,
-                        online,
-                        "speaker.play",
-                        params,
-                        make,
-                        None,
-                        wait_s=0,
-                        ttl_s=max(5.0, self._lead.total_seconds() * 4),
-                        source="broadcast",
-                    )
-                )
-            sent = {r.device_id: r.id for st in staged for r in st.rows}
-            rows: list[dict[str, Any]] = [
-                {
-                    "device_pk": d.id,
-                    "device_id": d.device_id,
-                    "status": (DeliveryStatus.SENT if d.device_id in sent else DeliveryStatus.OFFLINE).value,
-                    "command_id": sent.get(d.device_id),
-                    "error": None if d.device_id in sent else "speaker offline when the broadcast started",
-                }
-                for d in speakers
-            ]
-            # Many rows per statement; (announcement, speaker) is unique, so only the padding is skipped.
-            insert_rows_skipping_duplicates(
-                session.connection(), _deliveries, rows, also={"announcement_id": ann.id, "detail": {}}
-            )
-            session.execute(
-                update(Announcement)
-                .where(Announcement.id == ann.id)
-                .values(status=AnnouncementStatus.PLAYING.value, start_at=start_at)
-            )
-        failed = self._commands.publish(staged)
-        if failed:
-            with self._sessions.begin() as session:
-                session.execute(
-                    update(SpeakerDelivery)
-                    .where(SpeakerDelivery.command_id.in_(failed))
-                    .values(status=DeliveryStatus.FAILED.value, error=PUBLISH_FAILED)
-                )
-        log.info(
-            "announcement %s starts at %s on %d/%d speaker(s)", ann.id, start_at, len(online), len(speakers)
-        )
+        asset = self._playback.start(area, ann, speakers)
         if self.notifier is not None and ann.notify and ann.resumes is None:
             try:
                 self.notifier(
@@ -298,7 +236,7 @@ class BroadcastService:
                     ann.title,
                     ann.text or ann.title,
                     Priority(ann.priority),
-                    self._audio_url(asset),
+                    self.links.for_listeners(asset, ann.id, datetime.now(UTC)),
                     ann.id,
                 )
             except Exception:
@@ -344,42 +282,3 @@ class BroadcastService:
                 )
             )
         log.warning("announcement %s interrupted by emergency %s; re-queued", victim.id, by.id)
-
-    def _maybe_finish(self, session: Session, ann: Announcement, now: datetime) -> None:
-        asset = session.get(AudioAsset, ann.audio_id)
-        duration = timedelta(milliseconds=asset.duration_ms if asset else 0)
-        deadline = as_utc(ann.start_at or now) + duration + self.end_grace
-        terminal = [s.value for s in TERMINAL_DELIVERY]
-        of_ann = SpeakerDelivery.announcement_id == ann.id
-        # Statements that check the status they change, not the objects read at the start of
-        # the tick: a cancel committed in between (the emergency's end) stopped the speakers,
-        # and must not be overwritten by "no answer" and "failed".
-        if now > deadline:
-            session.execute(
-                update(SpeakerDelivery)
-                .where(of_ann, SpeakerDelivery.status.not_in(terminal))
-                .values(status=DeliveryStatus.NO_ANSWER.value, error="no end reported in time")
-                .execution_options(synchronize_session=False)
-            )
-        # Counted in the database: this runs on every tick while a thousand speakers play.
-        still_open = session.scalar(
-            select(func.count()).where(of_ann, SpeakerDelivery.status.not_in(terminal))
-        )
-        if not still_open:
-            played = session.scalar(
-                select(func.count()).where(of_ann, SpeakerDelivery.status == DeliveryStatus.FINISHED.value)
-            )
-            ended = cast(
-                CursorResult[Any],
-                session.execute(
-                    update(Announcement)
-                    .where(Announcement.id == ann.id, Announcement.status == AnnouncementStatus.PLAYING.value)
-                    .values(
-                        status=(AnnouncementStatus.DONE if played else AnnouncementStatus.FAILED).value,
-                        finished_at=now,
-                    )
-                    .execution_options(synchronize_session=False)
-                ),
-            )
-            if ended.rowcount:
-                self._wake.set()  # speakers are free: the next one may start

@@ -23,7 +23,7 @@ from hub.broadcasts.models import (
     SpeakerDelivery,
 )
 from hub.bulk_sql import IN_CHUNK, update_changed
-from hub.registry_store import Change
+from hub.registry.changes import Change
 
 _deliveries = cast(Table, SpeakerDelivery.__table__)
 _PLAYBACK = {p.value: p for p in DeliveryStatus}
@@ -121,4 +121,10 @@ def _changes(
             cols["finished_at"] = datetime.fromtimestamp(r.state["finished_at"] / 1000, UTC)
         if r.state.get("error"):
             cols["error"] = str(r.state["error"])[:200]
+        if r.state.get("clock_synced") is not None and r.state.get("started_at"):
+            # The clock its start was read on: the proof of broadcast says whether to trust it.
+            cols["detail"] = {
+                "clock_synced": r.state["clock_synced"],
+                "clock_offset_ms": r.state.get("clock_offset_ms"),
+            }
     return changed, recovered

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from typing import Any
 
 import apprise
 from cryptography.fernet import Fernet, InvalidToken
 
 from devices.payloads import Priority
+from hub.notifications.addresses import private_reason
 from hub.notifications.outcome import SENT, Outcome
 
 _NOTIFY_TYPE = {
@@ -43,13 +45,32 @@ class UrlBox:
             raise ChannelError("the channel URL cannot be read: the hub's secret key changed") from None
 
 
-def check_url(url: str) -> str:
-    """Validate an Apprise URL; returns its masked form, ChannelError when Apprise does not know it."""
+def _private_destination(plugin: Any) -> str | None:
+    """Why the plugin would post to a loopback or private address, or None.
+
+    The host of the URL (``json://host``, ``ntfys://host``, ``gotify://host``) and a mail
+    plugin's SMTP server; names are resolved, so a public-looking name that points inside is
+    caught too (at the moment of the check).
+    """
+    for host in (getattr(plugin, "host", None), getattr(plugin, "smtp_host", None)):
+        if isinstance(host, str) and (reason := private_reason(host, resolve=True)) is not None:
+            return reason
+    return None
+
+
+def check_url(url: str, allow_private: bool) -> str:
+    """Validate an Apprise URL; returns its masked form, ChannelError when Apprise does not know it
+    or (unless ``allow_private``) it points at a loopback or private address."""
     plugin = apprise.Apprise.instantiate(url)
     if plugin is None:
         raise ChannelError(
             "not a URL Apprise can send to (e.g. tgram://bot_token/chat_id, mailtos://user:pass@host, "
             "ntfys://host/topic)"
+        )
+    if not allow_private and (reason := _private_destination(plugin)) is not None:
+        raise ChannelError(
+            f"the URL points inside ({reason}); use a public service, or set "
+            "KHU_NOTIFY_ALLOW_PRIVATE_URLS=true on a hub meant to post to its own network"
         )
     privacy_url: str = plugin.url(privacy=True)  # type: ignore[no-untyped-call]
     return mask(privacy_url)
@@ -67,11 +88,19 @@ def mask(privacy_url: str) -> str:
     return f"{scheme}://{shown}"
 
 
-def send(url: str, title: str, body: str, priority: Priority, timeout_s: float) -> Outcome:
-    """Send through one Apprise URL; a failure is worth retrying (Apprise cannot tell us more)."""
+def send(
+    url: str, title: str, body: str, priority: Priority, timeout_s: float, allow_private: bool
+) -> Outcome:
+    """Send through one Apprise URL; a failure is worth retrying (Apprise cannot tell us more).
+
+    The destination is checked again (unless ``allow_private``): a name may have been pointed at
+    a private address since the channel was set up.
+    """
     client = apprise.Apprise()
     if not client.add(url):
         return Outcome(False, "Apprise no longer accepts this URL", retry=False)
+    if not allow_private and (reason := _private_destination(client[0])) is not None:
+        return Outcome(False, f"not sent: the URL now points inside ({reason})", retry=False)
     result = client.notify(body=body, title=title, notify_type=_NOTIFY_TYPE[priority], timeout=timeout_s)
     if result:
         return SENT

@@ -1,9 +1,10 @@
-"""Camera alerts to the area head: outages that outlast a debounce window, recoveries, tampering.
+"""Camera alerts to the area head: incidents that outlast a debounce window, recoveries, tampering.
 
 The ingest writer calls ``on_changes`` after each batch; it only queues the camera changes.
-A thread of its own keeps the outage rows and a timer per open outage, so a camera that
+A thread of its own keeps each camera's outage rows, groups them into incidents (see
+``incidents``: one power cut, one alert) and a timer per open incident, so a camera that
 drops off for a few seconds (a flap) leaves a short outage in the history and tells nobody,
-and each outage alerts at most once however often the camera flaps.
+and each incident alerts at most once however often its cameras flap.
 """
 
 from __future__ import annotations
@@ -13,38 +14,27 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from devices.payloads import Kind, Priority
-from hub.bulk_sql import IN_CHUNK
-from hub.models import Area, Device, DeviceStatus, as_utc
+from hub.bulk_sql import update_rows
+from hub.notifications import incident_texts
+from hub.notifications.camera_lookup import Camera, camera_by_pk, cameras, open_outage_pks, open_outages
+from hub.notifications.incidents import IncidentBook, OpenIncident
 from hub.notifications.metrics import NotificationMetrics
-from hub.notifications.models import CameraOutage
+from hub.notifications.models import CameraOutage, Incident
 from hub.notifications.service import NotificationService
-from hub.notifications.texts import local_time, vi_duration
-from hub.registry_store import Change
+from hub.notifications.texts import local_time
+from hub.registry.changes import Change
 
 log = logging.getLogger(__name__)
 
 _STOP = object()
-
-
-@dataclass(frozen=True, slots=True)
-class _Camera:
-    pk: int
-    area_id: int
-    device_id: str
-    name: str
-    tz: str
-
-    @property
-    def title_name(self) -> str:
-        """ "Camera Cổng 1" whether the installer named it "Cổng 1" or "Camera Cổng 1"."""
-        return self.name if self.name.lower().startswith("camera") else f"Camera {self.name}"
+_OUTAGES = cast(Table, CameraOutage.__table__)
 
 
 class CameraAlerts:
@@ -54,18 +44,20 @@ class CameraAlerts:
         notifications: NotificationService,
         metrics: NotificationMetrics,
         debounce_s: float,
+        window_s: float,
     ) -> None:
         self._sessions = sessions
         self._notify = notifications
         self._metrics = metrics
         self.debounce_s = debounce_s
         self._queue: queue.Queue[object] = queue.Queue(maxsize=10_000)
-        self._timers: list[tuple[float, int]] = []  # (monotonic due, outage id), a heap
+        self.incidents = IncidentBook(window_s)
+        self._timers: list[tuple[float, int]] = []  # (monotonic due, incident id), a heap
         self._tampered: dict[int, float] = {}  # camera pk -> monotonic time of the last alert
         self._thread = threading.Thread(target=self._run, name="camera-alerts", daemon=True)
 
     def start(self) -> None:
-        self._resume_open_outages()
+        self._resume_open_incidents()
         self._thread.start()
 
     def stop(self) -> None:
@@ -104,12 +96,16 @@ class CameraAlerts:
         # The batch's cameras and their open outages in a few queries, not two per change:
         # after 30,000 cameras came back online at once this thread stayed busy for a minute.
         # Only this thread opens and closes outages, so the set stays true as it goes.
-        # Outages are opened together, in one transaction, when the batch is done (a power
-        # cut takes every camera of a street at once: one transaction each kept this thread,
-        # and the GIL, busy for minutes at 30,000), or before a recovery that needs its row.
-        cams = self._cameras({(c.area, c.device) for c in changes})
-        open_pks = _open_outage_pks(self._sessions, [cam.pk for cam in cams.values()])
-        down: list[_Camera] = []
+        # Outages are opened together, in one transaction (a power cut takes every camera of a
+        # street at once: one transaction each kept this thread, and the GIL, busy for minutes
+        # at 30,000), and closed together the same way (one each took 19 s at 30,000, beside
+        # the ingest writer). A run of one is written before the other begins, so the batch
+        # keeps its order: a camera down and back in one batch needs its row written first,
+        # and an incident ended by a camera's return is over before a later camera goes dark.
+        cams = cameras(self._sessions, {(c.area, c.device) for c in changes})
+        open_pks = open_outage_pks(self._sessions, [cam.pk for cam in cams.values()])
+        down: list[Camera] = []
+        back: list[Camera] = []
         for ch in changes:
             cam = cams.get((ch.area, ch.device))
             if cam is None:
@@ -118,88 +114,117 @@ class CameraAlerts:
                 if ch.fields["online"]:
                     if cam.pk in open_pks:
                         open_pks.discard(cam.pk)
-                        self._down(down)  # its outage may be among them
+                        self._down(down)
                         down.clear()
-                        self._back(cam)
+                        back.append(cam)
                 elif cam.pk not in open_pks:  # else already counted (a gateway's Will repeats it)
                     open_pks.add(cam.pk)
+                    self._back(back)
+                    back.clear()
                     down.append(cam)
             elif _tampering(ch) and ch.fields["event"].get("active"):
                 self._tampering_alert(cam)
-        self._down(down)
+        self._down(down)  # one of the two is empty
+        self._back(back)
 
-    def _down(self, cams: list[_Camera]) -> None:
-        """Open an outage for each of these cameras, with its debounce timer."""
+    def _down(self, cams: list[Camera]) -> None:
+        """Open an outage for each of these cameras, in its incident (a new one gets a timer)."""
         if not cams:
             return
         now = datetime.now(UTC)
-        rows = [{"area_id": c.area_id, "device_pk": c.pk, "started_at": now} for c in cams]
+        before = self.incidents.opened
         with self._sessions.begin() as session:
-            ids = session.scalars(insert(CameraOutage).returning(CameraOutage.id), rows).all()
+            of = self.incidents.join(session, [(c.pk, c.area_id) for c in cams], now)
+            rows = [
+                {"area_id": c.area_id, "device_pk": c.pk, "started_at": now, "incident_id": of[c.pk]}
+                for c in cams
+            ]
+            session.execute(insert(CameraOutage), rows)
         due = time.monotonic() + self.debounce_s
-        for oid in ids:
-            heapq.heappush(self._timers, (due, oid))
+        for iid in sorted(set(of.values())):
+            inc = self.incidents.get(iid)
+            if inc is not None and inc.started == now:  # opened just now
+                heapq.heappush(self._timers, (due, iid))
+        self._metrics.incidents_opened.inc(self.incidents.opened - before)
 
-    def _back(self, cam: _Camera) -> None:
+    def _back(self, cams: list[Camera]) -> None:
+        """Close the open outages of these cameras, and each incident whose last camera this was."""
+        if not cams:
+            return
         now = datetime.now(UTC)
         with self._sessions.begin() as session:
-            outage = _open_outage(session, cam.pk)
-            if outage is None:
+            outages = open_outages(session, [c.pk for c in cams])
+            rows = [
+                {"id": oid, "duration_s": round((now - since).total_seconds(), 3)}
+                for oid, _, since in outages
+            ]
+            # Many rows a statement: executemany's one step a row waits for the GIL each time.
+            update_rows(session.connection(), _OUTAGES, ("id",), rows, also={"ended_at": now})
+        closed = {pk for _, pk, _ in outages}
+        for cam in cams:  # in the batch's order: the last one back names the recovery notice
+            inc = self.incidents.back(cam.pk) if cam.pk in closed else None
+            if inc is not None:
+                self._ended(inc, cam, now)
+
+    def _ended(self, inc: OpenIncident, last: Camera, now: datetime) -> None:
+        """The incident's cameras are all back: close it, and tell the head if it was told."""
+        with self._sessions.begin() as session:
+            row = session.get(Incident, inc.id)
+            if row is None:
                 return
-            started = as_utc(outage.started_at)
-            outage.ended_at = now
-            outage.duration_s = round((now - started).total_seconds(), 3)
-            alerted, oid, duration = outage.alerted, outage.id, outage.duration_s
-        # Its timer, if still pending, finds the outage closed and does nothing.
-        if not alerted:
+            row.ended_at = now
+            summary = incident_texts.Summary.from_json(row.summary)
+        if not inc.alerted:  # its timer, if still pending, finds it gone and does nothing
             return
+        summary = summary.lone(last.title_name, last.device_id)
+        title, body = incident_texts.recovery_text(summary, inc.started, now, last.tz)
         nid = self._notify.notify_staff(
-            cam.area_id,
-            f"{cam.title_name} đã kết nối lại",  # "... is back online"
-            f"{cam.title_name} ({cam.device_id}) đã hoạt động trở lại sau {vi_duration(duration)} "
-            f"mất kết nối (từ {local_time(started, cam.tz)} đến {local_time(now, cam.tz)}).",
-            Priority.NORMAL,
-            ref=f"outage:{oid}",
-            kind="camera_online",
+            inc.area_id, title, body, Priority.NORMAL, ref=f"incident:{inc.id}", kind="camera_online"
         )
         self._metrics.camera_alerts.labels("recovered").inc()
         with self._sessions.begin() as session:
-            row = session.get(CameraOutage, oid)
+            row = session.get(Incident, inc.id)
             if row is not None:
                 row.recovery_notification_id = nid
 
     def _fire_due_timers(self) -> None:
         now = time.monotonic()
         while self._timers and self._timers[0][0] <= now:
-            _, oid = heapq.heappop(self._timers)
-            self._outage_alert(oid)
+            _, iid = heapq.heappop(self._timers)
+            self._incident_alert(iid)
 
-    def _outage_alert(self, oid: int) -> None:
+    def _incident_alert(self, iid: int) -> None:
+        inc = self.incidents.get(iid)
+        if inc is None or inc.alerted or not inc.dark:
+            return  # over before the debounce: nobody is told
         with self._sessions() as session:
-            outage = session.get(CameraOutage, oid)
-            if outage is None or outage.ended_at is not None or outage.alerted:
-                return
-            cam = _camera_by_pk(session, outage.device_pk)
-            started = as_utc(outage.started_at)
+            cam = camera_by_pk(session, next(iter(inc.dark)))
+            summary = incident_texts.summarize(session, inc.area_id, inc.started)
         if cam is None:
             return
+        if not summary.kinds:  # the devices table already shows them back: count what is known
+            summary = incident_texts.Summary({"camera": len(inc.dark)})
+        summary = summary.lone(cam.title_name, cam.device_id)
+        title, body = incident_texts.offline_text(summary, inc.started, cam.tz, self.debounce_s)
         # Told first, marked after: a crash in between repeats the alert rather than losing it.
         nid = self._notify.notify_staff(
-            cam.area_id,
-            f"{cam.title_name} mất kết nối",  # "... lost its connection"
-            f"{cam.title_name} ({cam.device_id}) mất kết nối từ {local_time(started, cam.tz)} và chưa "
-            f"kết nối lại sau {vi_duration(self.debounce_s)}. Hãy kiểm tra nguồn điện và đường mạng.",
-            Priority.PRIORITY,
-            ref=f"outage:{oid}",
-            kind="camera_offline",
+            inc.area_id, title, body, Priority.PRIORITY, ref=f"incident:{iid}", kind="camera_offline"
         )
         self._metrics.camera_alerts.labels("offline").inc()
+        inc.alerted = True
         with self._sessions.begin() as session:
-            row = session.get(CameraOutage, oid)
-            if row is not None:
-                row.alerted, row.alert_notification_id = True, nid
+            session.execute(
+                update(Incident)
+                .where(Incident.id == iid)
+                .values(alerted=True, alert_notification_id=nid, summary=summary.as_json())
+            )
+            session.execute(
+                update(CameraOutage)
+                .where(CameraOutage.incident_id == iid, CameraOutage.ended_at.is_(None))
+                .values(alerted=True, alert_notification_id=nid)
+            )
 
-    def _tampering_alert(self, cam: _Camera) -> None:
+    def _tampering_alert(self, cam: Camera) -> None:
         last = self._tampered.get(cam.pk)
         now = time.monotonic()
         if last is not None and now - last < self.debounce_s:
@@ -218,79 +243,19 @@ class CameraAlerts:
 
     # --- lookups -----------------------------------------------------------------------
 
-    def _cameras(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], _Camera]:
-        """The accepted cameras among these (area, device): one nobody accepted is nobody's concern."""
-        by_area: dict[str, list[str]] = {}
-        for area, device in keys:
-            by_area.setdefault(area, []).append(device)
-        found: dict[tuple[str, str], _Camera] = {}
-        with self._sessions() as session:
-            for area, devices in by_area.items():
-                for i in range(0, len(devices), IN_CHUNK):
-                    rows = session.execute(
-                        select(Device.id, Device.area_id, Device.device_id, Device.name, Area.timezone)
-                        .join(Area, Area.id == Device.area_id)
-                        .where(
-                            Area.code == area,
-                            Device.device_id.in_(devices[i : i + IN_CHUNK]),
-                            Device.status == DeviceStatus.ACTIVE.value,
-                        )
-                    )
-                    for row in rows:
-                        found[(area, row.device_id)] = _Camera(
-                            row.id, row.area_id, row.device_id, row.name or row.device_id, row.timezone
-                        )
-        return found
-
-    def _resume_open_outages(self) -> None:
-        """After a restart, outages still open get their timers back (due at once if overdue)."""
+    def _resume_open_incidents(self) -> None:
+        """After a restart, open incidents get their timers back (due at once if overdue)."""
         now_wall, now_mono = datetime.now(UTC), time.monotonic()
-        with self._sessions() as session:
-            rows = session.execute(
-                select(CameraOutage.id, CameraOutage.started_at).where(
-                    CameraOutage.ended_at.is_(None), CameraOutage.alerted.is_(False)
-                )
-            ).all()
-        for oid, started in rows:
-            left = self.debounce_s - (now_wall - as_utc(started)).total_seconds()
-            heapq.heappush(self._timers, (now_mono + max(0.0, left), oid))
+        with self._sessions.begin() as session:
+            still_open, done = self.incidents.resume(session, now_wall)
+            for inc in done:
+                session.execute(update(Incident).where(Incident.id == inc.id).values(ended_at=now_wall))
+        for inc in still_open:
+            if not inc.alerted:
+                left = self.debounce_s - (now_wall - inc.started).total_seconds()
+                heapq.heappush(self._timers, (now_mono + max(0.0, left), inc.id))
 
 
 def _tampering(ch: Change) -> bool:
     event = ch.fields.get("event")
     return isinstance(event, dict) and event.get("type") == "tampering"
-
-
-def _open_outage(session: Session, device_pk: int) -> CameraOutage | None:
-    return session.scalar(
-        select(CameraOutage)
-        .where(CameraOutage.device_pk == device_pk, CameraOutage.ended_at.is_(None))
-        .order_by(CameraOutage.id.desc())
-        .limit(1)
-    )
-
-
-def _open_outage_pks(sessions: sessionmaker[Session], pks: list[int]) -> set[int]:
-    """Which of these cameras have an outage still open."""
-    out: set[int] = set()
-    with sessions() as session:
-        for i in range(0, len(pks), IN_CHUNK):
-            out.update(
-                session.scalars(
-                    select(CameraOutage.device_pk).where(
-                        CameraOutage.device_pk.in_(pks[i : i + IN_CHUNK]), CameraOutage.ended_at.is_(None)
-                    )
-                )
-            )
-    return out
-
-
-def _camera_by_pk(session: Session, pk: int) -> _Camera | None:
-    row = session.execute(
-        select(Device.id, Device.area_id, Device.device_id, Device.name, Area.timezone)
-        .join(Area, Area.id == Device.area_id)
-        .where(Device.id == pk)
-    ).first()
-    return (
-        _Camera(row.id, row.area_id, row.device_id, row.name or row.device_id, row.timezone) if row else None
-    )

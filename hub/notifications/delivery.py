@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from devices.payloads import Priority
 from hub.models import Area
 from hub.notifications import apprise_channel
+from hub.notifications.folding import summary_text
 from hub.notifications.metrics import NotificationMetrics
 from hub.notifications.models import (
     OPEN_DELIVERY_STATUSES,
@@ -208,7 +209,7 @@ class DeliveryWorker:
                 self._metrics.deliveries.labels(d.channel, "held_quiet").inc()
                 return None
             d.status = DeliveryStatus.QUEUED.value  # a held delivery is due: it is on its way
-            title = n.title
+            title, body = summary_text(d.folded, n.title) if d.folded else (n.title, n.body)
             if d.channel == Channel.WEBPUSH:
                 sub = session.get(PushSubscription, d.subscription_id) if d.subscription_id else None
                 if sub is None:
@@ -216,7 +217,9 @@ class DeliveryWorker:
                     return None
                 keys = SubscriptionKeys(sub.endpoint, sub.p256dh, sub.auth)
                 payload = self._payload(n, area.code)
-                return Job(d.id, d.channel, priority, title, n.body, payload, keys, sub.id)
+                if d.folded:
+                    payload |= {"title": title, "body": body, "kind": "summary", "folded": d.folded}
+                return Job(d.id, d.channel, priority, title, body, payload, keys, sub.id)
             channel = session.get(ChannelConfig, d.channel_id) if d.channel_id else None
             if channel is None or not channel.enabled:
                 self._close(d, DeliveryStatus.FAILED, "the channel was removed or disabled", now)
@@ -226,7 +229,7 @@ class DeliveryWorker:
             except apprise_channel.ChannelError as exc:
                 self._close(d, DeliveryStatus.FAILED, str(exc), now)
                 return None
-            body = n.body + (f"\n\nNghe: {n.audio_url}" if n.audio_url else "")  # "listen:"
+            body += f"\n\nNghe: {n.audio_url}" if n.audio_url and not d.folded else ""  # "listen:"
             return Job(d.id, d.channel, priority, _TITLE_PREFIX[priority] + title, body, {}, url=url)
 
     def _send(self, job: Job) -> Outcome:

@@ -21,6 +21,18 @@ class NotificationMetrics:
             "khu_camera_alerts", "Camera alerts sent to area heads, by kind", ["kind"], registry=registry
         )
 
+        self.incidents_opened = Counter(
+            "khu_incidents_opened",
+            "Incidents opened: outages of one area that began together",
+            registry=registry,
+        )
+        self.folded = Counter(
+            "khu_notifications_folded",
+            "Notifications over a recipient's per-minute cap, folded into a summary, by channel",
+            ["channel"],
+            registry=registry,
+        )
+
     def delivery_counts(self) -> dict[tuple[str, str], float]:
         """Current delivery counts by (channel, status), for tests and diagnostics."""
         out: dict[tuple[str, str], float] = {}

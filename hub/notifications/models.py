@@ -1,14 +1,17 @@
-"""Tables of residents' notifications, their deliveries, push subscriptions, invites and camera outages.
+"""Tables of residents' notifications, their deliveries, push subscriptions, invites, camera
+outages and the incidents that group them.
 
-They live on the hub's one declarative ``Base``; migration 0005 creates them.
+They live on the hub's one declarative ``Base``; migrations 0004 and 0009 create them.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     DateTime,
     Float,
@@ -40,13 +43,17 @@ class Channel(StrEnum):
 
 
 class DeliveryStatus(StrEnum):
-    """queued (also while waiting for a retry) -> sent | failed | pruned; held_quiet -> queued."""
+    """queued (also while waiting for a retry) -> sent | failed | pruned; held_quiet -> queued.
+
+    folded: never sent on its own, over the recipient's cap; a summary delivery counts it.
+    """
 
     QUEUED = "queued"
     SENT = "sent"
     FAILED = "failed"
     HELD_QUIET = "held_quiet"
     PRUNED = "pruned"
+    FOLDED = "folded"
 
 
 # Deliveries the worker still has to do something with.
@@ -102,6 +109,8 @@ class Delivery(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A summary delivery: how many notifications over the recipient's cap it stands for.
+    folded: Mapped[int | None] = mapped_column()
 
 
 class PushSubscription(Base):
@@ -168,6 +177,36 @@ class AreaInvite(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class Incident(Base):
+    """Outages of one area that began together (a power cut, a gateway lost): one alert, one recovery.
+
+    ``summary`` is what went dark, counted when the head was told: {"kinds": {kind: n},
+    "gateways": [name], "zones": [name]}.
+    """
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        Index("ix_incidents_area", "area_id", "id"),
+        Index("ix_incidents_open", "ended_at"),
+        # A purged notification is looked up here (ON DELETE SET NULL): migration 0012.
+        Index("ix_incidents_alert_notification", "alert_notification_id"),
+        Index("ix_incidents_recovery_notification", "recovery_notification_id"),
+    )
+
+    id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True)
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id", ondelete="CASCADE"))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    alerted: Mapped[bool] = mapped_column(default=False)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    alert_notification_id: Mapped[int | None] = mapped_column(
+        ForeignKey("notifications.id", ondelete="SET NULL")
+    )
+    recovery_notification_id: Mapped[int | None] = mapped_column(
+        ForeignKey("notifications.id", ondelete="SET NULL")
+    )
+
+
 class CameraOutage(Base):
     """A camera's time offline; ``alerted`` once it outlasted the debounce and the head was told."""
 
@@ -175,6 +214,9 @@ class CameraOutage(Base):
     __table_args__ = (
         Index("ix_camera_outages_device", "device_pk", "id"),
         Index("ix_camera_outages_open", "ended_at"),
+        Index("ix_camera_outages_incident", "incident_id"),
+        Index("ix_camera_outages_alert_notification", "alert_notification_id"),
+        Index("ix_camera_outages_recovery_notification", "recovery_notification_id"),
         UniqueConstraint("device_pk", "started_at", name="uq_camera_outages_start"),
     )
 
@@ -191,3 +233,4 @@ class CameraOutage(Base):
     recovery_notification_id: Mapped[int | None] = mapped_column(
         ForeignKey("notifications.id", ondelete="SET NULL")
     )
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="SET NULL"))

@@ -19,6 +19,7 @@ from hub.live import LiveHub
 from hub.models import Area, Role, User
 from hub.notifications import apprise_channel, feed
 from hub.notifications.delivery import DeliveryWorker, RetryPolicy
+from hub.notifications.folding import fold_over_cap
 from hub.notifications.metrics import NotificationMetrics
 from hub.notifications.models import (
     Audience,
@@ -61,6 +62,8 @@ class NotificationService:
         self.metrics = metrics
         # Tests move time here (quiet hours) instead of waiting for the night to end.
         self.clock: Callable[[], datetime] = _utcnow
+        # Non-emergency notifications a recipient gets a minute before the rest fold; tests lower it.
+        self.cap_per_minute = settings.notify_cap_per_minute
         self.feed = LiveHub()
         self.urls = apprise_channel.UrlBox(hub_secret)
         key = load_vapid_key(settings)
@@ -79,7 +82,12 @@ class NotificationService:
             ),
             self.push.send,
             lambda url, title, body, prio: apprise_channel.send(
-                url, title, body, prio, settings.notify_apprise_timeout_s
+                url,
+                title,
+                body,
+                prio,
+                settings.notify_apprise_timeout_s,
+                settings.notify_allow_private_urls,
             ),
             self.urls,
             metrics,
@@ -196,6 +204,8 @@ class NotificationService:
             session.add(n)
             session.flush()
             deliveries = self._fan_out(session, n, area_id, audience, now)
+            if level is not Priority.EMERGENCY:
+                fold_over_cap(session, deliveries, self.cap_per_minute, now, self.metrics)
             session.add_all(deliveries)
             code = area.code
         self.metrics.created.labels(audience.value).inc()

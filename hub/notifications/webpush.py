@@ -7,7 +7,6 @@ the state dir (0600), so every subscription a browser made stays valid across re
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import logging
 import os
@@ -25,6 +24,7 @@ from py_vapid import Vapid  # type: ignore[import-untyped]
 from pywebpush import WebPushException, webpush  # type: ignore[import-untyped]
 
 from devices.payloads import Priority
+from hub.notifications.addresses import private_reason
 from hub.notifications.outcome import SENT, Outcome
 from hub.settings import Settings
 
@@ -107,7 +107,7 @@ def check_subscription(endpoint: str, p256dh: str, auth: str, allow_private: boo
     parts = urlsplit(endpoint)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SubscriptionError("endpoint must be an http(s) URL")
-    if not allow_private and _is_private(parts.hostname):
+    if not allow_private and private_reason(parts.hostname, resolve=False) is not None:
         # The hub POSTs to this URL: a resident must not make it reach the local network.
         raise SubscriptionError("endpoint must be a public push service")
     try:
@@ -121,16 +121,6 @@ def check_subscription(endpoint: str, p256dh: str, auth: str, allow_private: boo
     if len(secret) != 16:
         raise SubscriptionError("keys.auth must be 16 bytes, base64url")
     return SubscriptionKeys(endpoint, p256dh, auth)
-
-
-def _is_private(host: str) -> bool:
-    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(".localhost"):
-        return True
-    try:
-        ip = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False  # a name; push services are public names
-    return not ip.is_global
 
 
 def origin(endpoint: str) -> str:
