@@ -5,12 +5,14 @@ from __future__ import annotations
 import itertools
 import os
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -19,37 +21,48 @@ from sqlalchemy import event, select
 from devices.mqtt_client import Credentials, LinkConfig, MqttLink, Received
 from devices.payloads import Kind
 from devices.sim import DeviceSpec, SimFleet, SimTimings, demo_layout
-from hub.accounts import create_user
 from hub.api.app import create_app
-from hub.areas import Registration, create_area, preregister
-from hub.broker import Broker
-from hub.broker_accounts import tool_acls
-from hub.demo import simulator_accounts
-from hub.migrate import upgrade
+from hub.auth.accounts import create_user
+from hub.broker.acls import tool_acls
+from hub.broker.process import Broker
 from hub.models import Area, Role
+from hub.registry.areas import Registration, create_area, preregister
 from hub.runtime import HubRuntime
 from hub.settings import Settings
+from hub.simulated.demo import simulator_accounts
+from hub.storage.migrate import upgrade
 from tests.web_helpers import LiveServer
 
 _area_seq = itertools.count(1)
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-def tool_account(broker: Broker, filters: tuple[str, ...] = ("khu/v1/#", "khu-sim/#")) -> Credentials:
-    """A test's own broker account that may read and write ``filters`` (default: everything)."""
-    with broker.admin(f"test-setup-{os.getpid()}") as accounts:
-        return accounts.provision_tool(f"tester-{next(_area_seq)}-{os.getpid()}", tool_acls(filters))
+def tool_account(
+    broker: Broker, filters: tuple[str, ...] = ("khu/v1/#", "khu-sim/#"), client_id: str | None = None
+) -> Credentials:
+    """A test's own broker account that may read and write ``filters`` (default: everything).
+
+    The broker binds it to the client id ``client_id``, which is also its username.
+    """
+    name = client_id or f"tester-{next(_area_seq)}-{os.getpid()}"
+    with broker.admin() as accounts:
+        return accounts.provision_tool(name, tool_acls(filters))
 
 
 def raw_link(
-    broker: Broker, name: str, on_message: Callable[[Received], None] | None = None, **config: Any
+    broker: Broker,
+    name: str,
+    on_message: Callable[[Received], None] | None = None,
+    filters: tuple[str, ...] = ("khu/v1/#", "khu-sim/#"),
+    **config: Any,
 ) -> MqttLink:
-    """A connected bare MQTT link with a tool account of its own."""
-    creds = tool_account(broker)
+    """A connected bare MQTT link with a tool account of its own, free on ``filters``."""
+    creds = tool_account(broker, filters, client_id=f"{name}-{next(_area_seq)}-{os.getpid()}")
     link = MqttLink(
         LinkConfig(
             "127.0.0.1",
             broker.port,
-            f"{name}-{next(_area_seq)}-{os.getpid()}",
+            creds.username,
             creds.username,
             creds.password,
             persistent=False,
@@ -66,7 +79,7 @@ def sim_accounts(
     broker: Broker, area: str, specs: list[DeviceSpec], connections: int = 1, dedicated: bool = False
 ) -> dict[str, Any]:
     """``SimFleet`` keyword arguments with a broker account for each of its connections."""
-    with broker.admin(f"test-setup-{os.getpid()}") as accounts:
+    with broker.admin() as accounts:
         conns, control = simulator_accounts(accounts, area, specs, connections, dedicated)
     return {"credentials": conns, "control_credentials": control}
 
@@ -140,12 +153,16 @@ class HubHarness:
 
 
 def make_settings(tmp: Path, broker: Broker, **overrides: Any) -> Settings:
+    # Each test hub has an account of its own, bound to its client id (the running broker
+    # makes it; "khu-hub", the broker's first account, needs no running broker).
+    client_id = overrides.get("mqtt_client_id") or f"khu-hub-test-{next(_area_seq)}-{os.getpid()}"
+    account = broker.hub_account(client_id)
     values: dict[str, Any] = {
         "state_dir": tmp,
         "mqtt_port": broker.port,
-        "mqtt_username": broker.hub.username,
-        "mqtt_password": broker.hub.password,
-        "mqtt_client_id": f"khu-hub-test-{next(_area_seq)}-{os.getpid()}",
+        "mqtt_username": account.username,
+        "mqtt_password": account.password,
+        "mqtt_client_id": client_id,
         # Quick lease renewals so schedule edits apply and a standby takes over in tests' time.
         "scheduler_renew_s": 0.2,
         "scheduler_lease_s": 1.5,
@@ -230,6 +247,7 @@ FAST = SimTimings(action_delay_s=0.02, play_duration_s=0.5, heartbeat_s=0.5, mot
 def sim_area_factory(broker: Broker, hub: HubHarness, area_code: str) -> Iterator[Callable[..., SimArea]]:
     """Register a simulated area in the hub, start its fleet and wait until the hub sees it online."""
     fleets: list[SimFleet] = []
+    own_code = area_code
 
     def start(
         lights: int = 6,
@@ -240,7 +258,10 @@ def sim_area_factory(broker: Broker, hub: HubHarness, area_code: str) -> Iterato
         connections: int = 1,
         dedicated: bool = False,
         timings: SimTimings = FAST,
+        code: str | None = None,
     ) -> SimArea:
+        """``code``: another area than the test's own (several areas on one hub)."""
+        area_code = code or own_code
         specs = demo_layout(
             area_code,
             lights=lights,
@@ -290,3 +311,26 @@ def serve(app: FastAPI) -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+@pytest.fixture
+def pg_database() -> Iterator[Callable[[], str]]:
+    """Makes fresh databases on the machine's PostgreSQL (trust auth), dropped afterwards;
+    the test is skipped when there is no server."""
+    names: list[str] = []
+    try:
+        psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL on 127.0.0.1:5432 ({exc})")
+
+    def make() -> str:
+        name = f"khu_test_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        names.append(name)
+        return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+
+    yield make
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        for name in names:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

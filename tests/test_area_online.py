@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from hub.broker import Broker
+from hub.broker.process import Broker
 from tests.conftest import HubHarness, SimArea
 
 

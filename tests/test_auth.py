@@ -10,9 +10,9 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
-from hub.broker import Broker
+from hub.auth.tokens import ALGORITHM, AUDIENCE, ISSUER, TokenIssuer, TokenType, load_secret
+from hub.broker.process import Broker
 from hub.models import Role
-from hub.security import ALGORITHM, AUDIENCE, ISSUER, TokenIssuer, TokenType, load_secret
 from tests.conftest import HubHarness, make_area
 
 TOKEN = "/api/v1/auth/token"
@@ -52,7 +52,9 @@ def test_wrong_password_and_unknown_user_look_the_same(hub: HubHarness, head: tu
     wrong = login(hub, head[0], "not-the-password")
     unknown = login(hub, "no-such-user", "not-the-password")
     assert wrong.status_code == unknown.status_code == 401
-    assert wrong.json() == unknown.json() == {"detail": "incorrect username or password"}
+    assert (
+        wrong.json() == unknown.json() == {"detail": "incorrect username or password", "code": "login_failed"}
+    )
     assert wrong.headers.get("www-authenticate") == unknown.headers.get("www-authenticate") == "Bearer"
 
 
@@ -171,7 +173,7 @@ def test_wrong_cookie_login_is_refused_like_the_token_login(hub: HubHarness, hea
     phone = TestClient(hub.http.app, base_url="https://testserver")
     r = phone.post("/api/v1/auth/login", json={"username": head[0], "password": "not-the-password"})
     assert r.status_code == 401
-    assert r.json() == {"detail": "incorrect username or password"}
+    assert r.json() == {"detail": "incorrect username or password", "code": "login_failed"}
     assert "set-cookie" not in r.headers
 
 
@@ -187,7 +189,10 @@ def test_deactivated_user_is_locked_out_at_once(hub: HubHarness, head: tuple[str
     assert refresh.status_code == 401
     again = login(hub, *head)
     assert again.status_code == 401
-    assert again.json() == {"detail": "incorrect username or password"}  # no hint that it exists
+    assert again.json() == {
+        "detail": "incorrect username or password",
+        "code": "login_failed",
+    }  # no hint that it exists
 
 
 def test_password_reset_ends_existing_sessions(hub: HubHarness, head: tuple[str, str]) -> None:

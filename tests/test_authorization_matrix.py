@@ -20,15 +20,19 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from devices.emulators.frigate import SNAPSHOT_JPEG
+from devices.messages import SnapshotReport, Source
 from devices.payloads import Kind, Priority
-from hub.accounts import create_user
 from hub.api.app import create_app
-from hub.areas import Registration, create_area, create_zone, preregister
+from hub.auth.accounts import create_user
 from hub.broadcasts.models import Announcement, AudioAsset
-from hub.broker import Broker
-from hub.migrate import upgrade
+from hub.broker.process import Broker
 from hub.models import Area, CommandRow, CommandStatus, Device, DeviceStatus, Role
+from hub.notifications.models import Incident
+from hub.registry.areas import Registration, create_area, create_zone, preregister
+from hub.registry.snapshots import keep
 from hub.runtime import HubRuntime
+from hub.storage.migrate import upgrade
 from tests.conftest import make_settings, serve
 
 ADMIN, HEAD_A, DEPUTY_A, RESIDENT_A, HEAD_B, ANON = (
@@ -257,6 +261,9 @@ TABLE: dict[tuple[str, str], Case] = {
         manager(204), lambda w, r: Call({"zone_id": w.fresh_zone()})
     ),
     ("GET", "/api/v1/areas/{code}/devices"): Case(controller(200)),
+    ("GET", "/api/v1/areas/{code}/enrolment"): Case(manager(200)),
+    ("POST", "/api/v1/areas/{code}/enrolment"): Case(manager(200), lambda w, r: Call(json={"minutes": 1})),
+    ("DELETE", "/api/v1/areas/{code}/enrolment"): Case(manager(204)),
     ("GET", "/api/v1/areas/{code}/devices/{device_id}"): Case(
         controller(200), lambda w, r: Call({"device_id": "cam-1"})
     ),
@@ -288,6 +295,7 @@ TABLE: dict[tuple[str, str], Case] = {
     ),
     ("GET", "/api/v1/areas/{code}/cameras"): Case(controller(200)),
     ("GET", "/api/v1/areas/{code}/audit"): Case(controller(200)),
+    ("GET", "/api/v1/areas/{code}/audit/export"): Case(controller(200)),
     ("GET", "/api/v1/audit"): Case(commune_admin(200)),
     ("GET", "/api/v1/areas/{code}/stream"): Case(any_user(200), stream=True),
     ("GET", "/api/v1/areas/{code}/timetables"): Case(controller(200)),
@@ -317,9 +325,9 @@ TABLE: dict[tuple[str, str], Case] = {
     ),
     # No file sent: an authorised caller gets past the checks to a 422.
     ("POST", "/api/v1/areas/{code}/audio"): Case(controller(422)),
-    # Speakers fetch audio without logging in; the names are random.
+    # The app plays audio with a login; speakers bring a play's token (tests/test_speaker_agent.py).
     ("GET", "/api/v1/audio/{filename}"): Case(
-        everyone(200, 200), lambda w, r: Call({"filename": w.fresh_announcement()[1]}, bearer=False)
+        any_user(200), lambda w, r: Call({"filename": w.fresh_announcement()[1]})
     ),
     ("GET", "/api/v1/areas/{code}/emergency"): Case(controller(200)),
     # The first step only answers with a confirmation token; nothing happens yet.
@@ -338,6 +346,15 @@ def _notification(w: World, role: str) -> Call:
     return Call({"notification_id": nid})
 
 
+def _incident(w: World, role: str) -> Call:
+    """An incident of area A, written directly (only outages of real cameras open one)."""
+    with w.runtime.sessions.begin() as s:
+        row = Incident(area_id=w.area_id(w.a), started_at=datetime.now(UTC))
+        s.add(row)
+        s.flush()
+        return Call({"incident_id": row.id})
+
+
 def _as_admin(w: World, method: str, url: str, body: Any = None) -> Any:
     r = TestClient(w.app).request(
         method, url, json=body, headers={"Authorization": f"Bearer {w.tokens[ADMIN]}"}
@@ -348,6 +365,11 @@ def _as_admin(w: World, method: str, url: str, body: Any = None) -> Any:
 
 def _invite(w: World, role: str) -> Call:
     return Call({"invite_id": _as_admin(w, "POST", f"/api/v1/areas/{w.a}/invites", {})["id"]})
+
+
+def _share_invite(w: World, role: str) -> Call:
+    made = _as_admin(w, "POST", f"/api/v1/areas/{w.a}/invites", {})
+    return Call({"invite_id": made["id"]}, json={"code": made["code"]})
 
 
 def _register(w: World, role: str) -> Call:
@@ -392,9 +414,12 @@ NOTIFICATION_ROWS: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/areas/{code}/cameras/{device_id}/outages"): Case(
         controller(200), lambda w, r: Call({"device_id": "cam-1"})
     ),
+    ("GET", "/api/v1/areas/{code}/incidents"): Case(controller(200)),
+    ("GET", "/api/v1/areas/{code}/incidents/{incident_id}"): Case(controller(200), _incident),
     ("POST", "/api/v1/areas/{code}/invites"): Case(manager(201), lambda w, r: Call(json={})),
     ("GET", "/api/v1/areas/{code}/invites"): Case(manager(200)),
     ("DELETE", "/api/v1/areas/{code}/invites/{invite_id}"): Case(manager(204), _invite),
+    ("POST", "/api/v1/areas/{code}/invites/{invite_id}/share"): Case(manager(200), _share_invite),
     # Anyone with an invite code may register; the code is the credential.
     ("POST", "/api/v1/auth/register"): Case(everyone(201, 201), _register),
     ("GET", "/api/v1/push/vapid-public-key"): Case(everyone(200, 200)),
@@ -447,6 +472,22 @@ def _staff_alert(w: World, role: str) -> Call:
 
 NOTIFICATION_ROWS[("POST", "/api/v1/areas/{code}/notifications/{notification_id}/share")] = Case(
     controller(201), _staff_alert
+)
+
+
+def _snapshot(w: World, role: str) -> Call:
+    """cam-1 of area A with a snapshot, kept as ingest keeps a Frigate's."""
+    with w.runtime.sessions.begin() as s:
+        pk = s.scalar(select(Device.id).join(Area).where(Area.code == w.a, Device.device_id == "cam-1"))
+        assert pk is not None
+        report = SnapshotReport(Source(w.a, "cam-1", "frigate"), "person", SNAPSHOT_JPEG)
+        keep(s, pk, "camera", report, datetime.now(UTC))
+    return Call({"device_id": "cam-1"})
+
+
+NOTIFICATION_ROWS[("GET", "/api/v1/areas/{code}/cameras/snapshots")] = Case(controller(200))
+NOTIFICATION_ROWS[("GET", "/api/v1/areas/{code}/cameras/{device_id}/snapshot")] = Case(
+    controller(200), _snapshot
 )
 TABLE.update(NOTIFICATION_ROWS)
 TABLE.update(PROGRAMME_ROWS)

@@ -7,12 +7,13 @@ import io
 import json
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import select
 
 from hub.broadcasts.models import Announcement
+from hub.broadcasts.playback import finish_if_done
 from hub.models import Area
 from tests.conftest import SimArea, SimTimings
 
@@ -155,6 +156,14 @@ def test_scheduled_announcement_waits_for_its_time(sim_area_factory: Callable[..
     assert datetime.fromisoformat(done["start_at"]) >= at
 
 
+def test_a_local_start_time_keeps_its_instant(sim_area_factory: Callable[..., SimArea]) -> None:
+    area = sim_area_factory(lights=1, streets=1, speakers=1, speaker_zones=1, cameras=0)
+    # "19:30+07:00", as a phone in Hà Nội writes it, is 12:30 UTC, not 19:30 UTC.
+    at = (datetime.now(UTC) + timedelta(hours=2)).astimezone(timezone(timedelta(hours=7)))
+    ann = post(area, text="Họp tổ dân phố.", start_at=at.replace(microsecond=0).isoformat())
+    assert datetime.fromisoformat(get(area, ann["id"])["not_before"]) == at.replace(microsecond=0)
+
+
 def test_uploads_are_validated_and_the_log_exports(sim_area_factory: Callable[..., SimArea]) -> None:
     area = sim_area_factory(lights=1, streets=1, speakers=1, speaker_zones=1, cameras=0, timings=SPEAK)
     url = f"/api/v1/areas/{area.code}/audio"
@@ -194,7 +203,14 @@ def test_resident_feed_gets_the_announcement_and_a_shared_alert(
     wait_status(area, ann["id"], "done")
     feed = resident.get(f"/api/v1/areas/{area.code}/notifications").json()["items"]
     assert [(n["title"], n["ref"]) for n in feed] == [("Cắt nước", ann["id"])]
-    assert feed[0]["audio_url"].endswith(".wav")
+    # The link works without the app's login too (a text message's "Nghe: …"): it is signed.
+    link = feed[0]["audio_url"].split("8080", 1)[-1]
+    assert ".wav?t=" in link
+    from fastapi.testclient import TestClient
+
+    anonymous = TestClient(hub.http.app)
+    assert anonymous.get(link).status_code == 200
+    assert anonymous.get(link.split("?", 1)[0]).status_code == 401
 
     with hub.runtime.sessions() as s:
         from hub.models import Area
@@ -241,7 +257,36 @@ def test_a_cancel_between_the_worker_reading_and_finishing_an_announcement_stays
         assert playing is not None
         assert playing.status == "playing"
         runtime.broadcasts.cancel(place, ann["id"])
-        runtime.broadcasts._maybe_finish(session, playing, datetime.now(UTC))
+        finish_if_done(session, playing, datetime.now(UTC), runtime.broadcasts.end_grace)
     stopped = get(area, ann["id"])
     assert stopped["status"] == "cancelled"
     assert {d["status"] for d in stopped["deliveries"]} == {"stopped"}
+
+
+def test_speakers_stopped_by_a_stop_order_end_the_announcement_cancelled_with_what_played(
+    sim_area_factory: Callable[..., SimArea],
+) -> None:
+    long_play = SimTimings(action_delay_s=0.02, play_duration_s=30.0, heartbeat_s=5.0, motion_per_hour=0.0)
+    area = sim_area_factory(lights=1, streets=1, speakers=2, speaker_zones=1, cameras=0, timings=long_play)
+    text = "Thông báo: chiều nay từ 14 giờ đến 16 giờ, khu dân cư tạm ngừng cấp điện để bảo dưỡng đường dây."
+    ann = post(area, text=text)
+    assert ann["duration_ms"] > 3000
+    area.hub.wait(
+        lambda: {d["status"] for d in get(area, ann["id"])["deliveries"]} == {"playing"},
+        timeout=20,
+        what="both speakers playing",
+    )
+    time.sleep(0.3)
+    stop = area.hub.http.post(
+        f"/api/v1/areas/{area.code}/commands",
+        json={"target": {"area": True}, "action": {"type": "speaker.stop"}},
+    )
+    assert stop.status_code == 200, stop.text
+    ended = wait_status(area, ann["id"], "cancelled", timeout=20)
+    assert {d["status"] for d in ended["deliveries"]} == {"stopped"}
+    cov = ended["coverage"]
+    speakers = sorted(s.device_id for s in area.specs if s.kind == "speaker")
+    assert cov == {**cov, "targeted": 2, "started": 2, "finished": 0, "failed": [], "offline": []}
+    assert sorted(cov["stopped"]) == speakers
+    assert 0 < cov["played_percent"] < 100  # what played until the stop
+    assert "stop" in ended["note"]

@@ -13,10 +13,11 @@ from devices.codec import encode_report
 from devices.mqtt_client import MqttLink
 from devices.payloads import DeviceInfo, Kind, LightState
 from hub.api.app import create_app
-from hub.areas import Registration
-from hub.broker import Broker
-from hub.migrate import upgrade
+from hub.broker.bootstrap import HUB_USERNAME
+from hub.broker.process import Broker
+from hub.registry.areas import Registration
 from hub.runtime import HubRuntime
+from hub.storage.migrate import upgrade
 from tests.conftest import HubHarness, make_area, make_settings, raw_link
 from tests.test_ingest import now_ms
 
@@ -81,7 +82,7 @@ def test_reports_sent_while_hub_is_down_are_delivered_when_it_returns(
 
 def test_hub_started_before_the_broker_connects_when_it_comes_up(tmp_path: Path) -> None:
     broker = Broker(tmp_path / "late-broker")  # port chosen, process not started yet
-    settings = make_settings(tmp_path, broker)
+    settings = make_settings(tmp_path, broker, mqtt_client_id=HUB_USERNAME)
     upgrade(settings.db_url)
     runtime = HubRuntime(settings)
     http = TestClient(create_app(settings, runtime))

@@ -11,8 +11,8 @@ from sqlalchemy import Engine, Table, select
 
 from hub.bulk_sql import MAX_ROWS, EncodedJSON, insert_rows_skipping_duplicates, update_rows
 from hub.db import make_engine, make_sessionmaker
-from hub.migrate import upgrade
 from hub.models import Area, Device, DeviceEventRow
+from hub.storage.migrate import upgrade
 from tests.test_postgres import pg_url  # noqa: F401  (fixture)
 
 DEVICES: Table = Device.__table__  # type: ignore[assignment]

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from hub.broker import Broker
+from hub.broker.process import Broker
 from hub.models import Device
 from tests.conftest import HubHarness, SimArea, make_area, statements
 

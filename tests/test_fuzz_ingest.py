@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -14,8 +15,9 @@ from devices import topics
 from devices.codec import encode_report
 from devices.mqtt_client import MqttLink
 from devices.payloads import CameraState, DeviceInfo, Kind, LightState, MotionEvent, Storage
-from hub.areas import Registration
-from tests.conftest import HubHarness, make_area
+from hub.broker.process import Broker
+from hub.registry.areas import Registration
+from tests.conftest import HubHarness, make_area, raw_link
 from tests.test_ingest import now_ms
 
 C = topics.Channel
@@ -73,11 +75,17 @@ garbage = st.tuples(st.sampled_from(DEVICES), st.sampled_from(CHANNELS), garbage
 
 
 @pytest.fixture
-def fuzz_area(hub: HubHarness, device_link: MqttLink, area_code: str) -> tuple[HubHarness, str]:
+def fuzz_area(
+    own_broker: Broker, hub_factory: Callable[..., HubHarness], area_code: str
+) -> Iterator[tuple[HubHarness, str, MqttLink]]:
+    """A broker of its own: other tests' retained messages (in any protocol) would be counted too."""
+    hub = hub_factory(own_broker)
     make_area(
         hub, area_code, [Registration("light-a", Kind.LIGHT, "A"), Registration("cam-1", Kind.CAMERA, "C")]
     )
-    return hub, area_code
+    link = raw_link(own_broker, "fuzz")
+    yield hub, area_code, link
+    link.stop()
 
 
 def _accounted(hub: HubHarness) -> bool:
@@ -102,9 +110,9 @@ def _accounted(hub: HubHarness) -> bool:
 )
 @given(batch=st.lists(garbage, min_size=10, max_size=60))
 def test_garbage_is_rejected_and_counted_while_valid_traffic_is_applied(
-    fuzz_area: tuple[HubHarness, str], device_link: MqttLink, batch: list[tuple[str, topics.Channel, bytes]]
+    fuzz_area: tuple[HubHarness, str, MqttLink], batch: list[tuple[str, topics.Channel, bytes]]
 ) -> None:
-    hub, area = fuzz_area
+    hub, area, device_link = fuzz_area
     last_level, last_ts = -1, 0
     for i, (device, channel, payload) in enumerate(batch):
         device_link.publish(encode_report(area, device, channel, payload))

@@ -15,11 +15,11 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from hub.areas import create_area
-from hub.command_sweeper import Outcome
+from hub.commands.sweeper import Outcome
 from hub.live import LiveEvent, LiveHub, Subscription
 from hub.models import CommandStatus, Role
-from hub.registry_store import Change
+from hub.registry.areas import create_area
+from hub.registry.changes import Change
 from tests.conftest import HubHarness, SimArea, make_area, serve
 
 
@@ -131,6 +131,28 @@ def test_stream_delivers_command_state_and_availability(sim_area_factory: Callab
         assert not any(e.event == "event" and e.data["event"]["type"] == "heartbeat" for e in stream.seen)
     # The client left: the server notices and drops the subscription.
     hub.wait(lambda: hub.runtime.live.subscribers(area.code) == 0, what="subscription dropped")
+
+
+def test_stream_tells_every_phone_when_emergency_mode_starts_and_ends(
+    sim_area_factory: Callable[..., SimArea],
+) -> None:
+    area = sim_area_factory(lights=1, speakers=1, cameras=0)
+    hub = area.hub
+    hub.runtime.live.ping_s = 0.2
+    url = f"/api/v1/areas/{area.code}/emergency"
+    alert = {"title": "Cháy", "text": "Cháy tại số 12 ngõ 5."}
+    with serve(hub.http.app) as base, open_stream(base, area.code, headers=bearer(hub)) as stream:
+        assert "emergency" in stream.next().data["events"]
+        first = hub.http.post(url, json=alert).json()
+        r = hub.http.post(url, json=alert | {"confirm_token": first["confirm_token"]})
+        assert r.status_code == 200, r.text
+        on = stream.find(lambda e: e.event == "emergency")
+        assert on.data == r.json()
+        assert on.data["active"] is True
+        assert on.data["reason"] == "Cháy"
+        assert hub.http.post(f"{url}/end").status_code == 200
+        off = stream.find(lambda e: e.event == "emergency" and e.data["active"] is False)
+        assert off.data == {"active": False, "announcement_id": None, "started_at": None, "reason": None}
 
 
 def test_stream_with_cookie_session_and_resident_filter(sim_area_factory: Callable[..., SimArea]) -> None:
@@ -278,3 +300,20 @@ def test_idle_stream_sends_pings_and_ends_after_its_lifetime(hub: HubHarness, ar
         with pytest.raises(AssertionError, match="stream ended"):
             stream.next()  # only pings, then the server ends the stream after max_stream_s
         assert stream.pings >= 3
+
+
+def test_a_page_that_asks_gets_pings_as_events_and_the_interval_in_the_hello(
+    hub: HubHarness, area_code: str
+) -> None:
+    # The phone gives a stream ping_s and a few seconds before calling the network silent.
+    assert LiveHub().ping_s <= 5
+    make_area(hub, area_code)
+    hub.runtime.live.ping_s = 0.1
+    ask = {"ping": "event"}
+    with serve(hub.http.app) as base, open_stream(base, area_code, headers=bearer(hub), params=ask) as stream:
+        hello = stream.next()
+        assert hello.event == "hello"
+        assert hello.data["ping_s"] == 0.1
+        # An EventSource never sees a comment: the phone watches for these to notice a silent network.
+        assert [stream.next().event for _ in range(3)] == ["ping", "ping", "ping"]
+        assert stream.pings == 0

@@ -14,9 +14,9 @@ from devices.codec import encode_report
 from devices.mqtt_client import MqttLink
 from devices.payloads import DeviceInfo, Kind, LightState
 from devices.sim import DeviceSpec, SimFleet
-from hub.areas import Registration
-from hub.broker import Broker
+from hub.broker.process import Broker
 from hub.models import Role
+from hub.registry.areas import Registration
 from tests.conftest import FAST, HubHarness, make_area, sim_accounts
 
 PASSWORD = "Mật-khẩu-dài-1"
@@ -80,6 +80,7 @@ def test_admin_creates_and_edits_areas(hub: HubHarness, area_code: str) -> None:
         "longitude": 105.85,
         "tts_voice": "vi",
         "timezone": "Asia/Ho_Chi_Minh",
+        "local_changes": "adopt",
         "zones": [],
     }
     dup = {"code": area_code, "name": "x", "latitude": 0, "longitude": 0}

@@ -9,12 +9,12 @@ from collections.abc import Callable
 
 from devices.messages import Outbound
 from devices.mqtt_client import LinkConfig, MqttLink, Received
-from hub.broker import Broker
+from hub.broker.process import Broker
 from tests.conftest import raw_link, tool_account
 
 
 def _consumer(broker: Broker, client_id: str, topic: str, got: list[Received]) -> MqttLink:
-    creds = tool_account(broker)
+    creds = tool_account(broker, client_id=client_id)
     link = MqttLink(
         LinkConfig(
             "127.0.0.1",

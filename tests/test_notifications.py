@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from devices.payloads import Priority
-from hub.broker import Broker
+from hub.broker.process import Broker
 from hub.models import Role
 from hub.notifications.models import AreaInvite
 from hub.notifications.quiet_hours import QuietHours, QuietHoursError

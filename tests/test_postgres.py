@@ -2,37 +2,24 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import psycopg
 import pytest
 
 from devices import topics
 from devices.codec import encode_report
 from devices.mqtt_client import MqttLink
 from devices.payloads import DeviceInfo, Kind, MotionEvent
-from hub.broker import Broker
+from hub.broker.process import Broker
 from tests.conftest import HubHarness, make_area
 from tests.test_ingest import light_info, light_state, now_ms
 
 C = topics.Channel
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh database for this test, dropped afterwards."""
-    name = f"khu_test_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL on 127.0.0.1:5432 ({exc})")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def pg_url(pg_database: Callable[[], str]) -> str:
+    return pg_database()
 
 
 def test_ingest_and_api_on_postgres(
@@ -59,4 +46,9 @@ def test_ingest_and_api_on_postgres(
     )
     listed = hub.http.get(f"/api/v1/areas/{area_code}/devices", params={"status": "pending"}).json()
     assert {d["device_id"] for d in listed["items"]} == {"light-1", "cam-1"}
-    assert hub.http.get("/readyz").json()["checks"] == {"broker": True, "database": True}
+    assert hub.http.get("/readyz").json()["checks"] == {
+        "broker": True,
+        "database": True,
+        "state_dir_writable": True,  # audio and keys still live in the state dir
+        "audio_writable": True,
+    }

@@ -19,12 +19,13 @@ import pytest
 
 from devices.payloads import Kind
 from devices.sim import SimFleet, demo_layout
-from hub.accounts import create_user
-from hub.areas import Registration, create_area, preregister
-from hub.broker import Broker, free_port
+from hub.auth.accounts import create_user
+from hub.broker.bootstrap import write_credentials
+from hub.broker.process import Broker, free_port
 from hub.db import make_engine, make_sessionmaker
-from hub.migrate import upgrade
 from hub.models import Role
+from hub.registry.areas import Registration, create_area, preregister
+from hub.storage.migrate import upgrade
 from tests.conftest import FAST, HubHarness, make_area, sim_accounts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,13 +128,17 @@ class ServedHub:
 
     def __init__(self, state_dir: Path, broker: Broker) -> None:
         self.port = free_port()
+        client_id = f"khu-served-{os.getpid()}-{self.port}"
+        # Its own broker account, bound to its client id, as a second hub process gets one.
+        state_dir.mkdir(parents=True, exist_ok=True)
+        account = write_credentials(state_dir / "mqtt-account.json", broker.hub_account(client_id))
         env = {k: v for k, v in os.environ.items() if not k.startswith("KHU_")}
         env.update(
             KHU_STATE_DIR=str(state_dir),
             KHU_HTTP_PORT=str(self.port),
             KHU_MQTT_PORT=str(broker.port),
-            KHU_MQTT_PASSWORD_FILE=str(broker.hub_secret_path),
-            KHU_MQTT_CLIENT_ID=f"khu-served-{os.getpid()}-{self.port}",
+            KHU_MQTT_PASSWORD_FILE=str(account),
+            KHU_MQTT_CLIENT_ID=client_id,
             KHU_SECRET_KEY="process-faults-" + "k" * 32,
             KHU_SCHEDULER_LEASE_S="2",
             KHU_SCHEDULER_RENEW_S="0.5",

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from hub.broker import Broker
+from hub.broker.process import Broker
 from tests.conftest import HubHarness, SimArea, SimTimings
 from tests.test_broadcasts import wait_status
 from tests.test_schedules import TZ, clock_in, runs
@@ -111,4 +111,44 @@ def test_one_off_programme_plays_once_and_is_not_reported_missed_afterwards(
     assert [r["outcome"] for r in runs(hub, area.code)] == ["done"]
     feed = hub.http.get(f"/api/v1/areas/{area.code}/notifications").json()["items"]
     assert not any("bị lỡ" in n["title"] for n in feed)
+    assert len(announcements(hub, area.code)) == 1
+
+
+def test_a_finished_one_off_allowed_to_run_late_is_not_submitted_to_the_scheduler_again(
+    sim_area_factory: Callable[..., SimArea],
+) -> None:
+    area = sim_area_factory(lights=1, streets=1, speakers=1, speaker_zones=1, cameras=0, timings=SPEAK)
+    hub = area.hub
+    hub.wait_scheduling()
+    at = datetime.now(TZ) + timedelta(seconds=4)
+    programme = create(
+        hub,
+        area.code,
+        recurrence="once",
+        on_date=at.date().isoformat(),
+        at=at.strftime("%H:%M:%S"),
+        misfire="run_late",
+        grace_s=600,
+        text="Một lần, được phát muộn.",
+    )
+    job = f"programme-{programme['id']}"
+    scheduler: Any = hub.runtime.schedules._scheduler
+    submitted: list[str] = []
+    add_job = scheduler.add_job
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        submitted.append(kwargs.get("id", ""))
+        return add_job(*args, **kwargs)
+
+    scheduler.add_job = counting
+    try:
+        hub.wait(lambda: len(announcements(hub, area.code)) == 1, what="programme fired")
+        hub.wait(lambda: scheduler.get_job(job) is None, what="the scheduler dropped the job it ran")
+        submitted.clear()
+        time.sleep(2)  # ten reconcile passes at least (every 0.2 s here), inside the grace window
+    finally:
+        scheduler.add_job = add_job
+    assert submitted.count(job) == 0, submitted
+    assert scheduler.get_job(job) is None
+    assert [r["outcome"] for r in runs(hub, area.code)] == ["done"]
     assert len(announcements(hub, area.code)) == 1

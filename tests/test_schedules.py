@@ -9,7 +9,7 @@ from datetime import time as time_of
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hub.broker import Broker
+from hub.broker.process import Broker
 from tests.conftest import HubHarness, SimArea
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,15 +16,21 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from devices.payloads import Kind
-from hub.accounts import create_user
 from hub.api.app import create_app
-from hub.areas import Registration, create_area, preregister
-from hub.broker import Broker
-from hub.migrate import upgrade
+from hub.auth.accounts import create_user
+from hub.broker.process import Broker
 from hub.models import Role
+from hub.registry.areas import Registration, create_area, preregister
 from hub.runtime import HubRuntime
+from hub.storage.migrate import upgrade
 from tests.conftest import make_settings
 
+# `KHU_FUZZ_SECONDS=300 .venv/bin/pytest -s --timeout 900 tests/test_schemathesis.py` fuzzes every
+# operation round after round, with more examples each round, until that many seconds have passed
+# (the suite runs one round).
+FUZZ_SECONDS = float(os.environ.get("KHU_FUZZ_SECONDS", "0"))
+
+_CHECKS = [not_a_server_error, response_schema_conformance]
 # Streams never end and would hang a generated request; they are covered by tests/test_live.py.
 _STREAMS = ("/api/v1/areas/{code}/stream", "/api/v1/areas/{code}/notifications/stream")
 
@@ -52,22 +60,29 @@ def test_api_never_errors_and_answers_as_documented(running: tuple[Any, str]) ->
     app, token = running
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     headers = {"Authorization": f"Bearer {token}"}
+    operations = [r.ok() for r in schema.get_all_operations()]
+    operations = [op for op in operations if op.path not in _STREAMS]
+    assert len(operations) > 60
     failures: dict[str, str] = {}
-    operations = 0
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        if operation.path in _STREAMS:
-            continue
-        operations += 1
+    deadline = time.monotonic() + FUZZ_SECONDS
+    examples, rounds = 6, 0
+    while True:
+        rounds += 1
+        for operation in operations:
 
-        @given(case=operation.as_strategy())
-        @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-        def check(case: Any) -> None:
-            case.call_and_validate(headers=headers, checks=[not_a_server_error, response_schema_conformance])
+            @given(case=operation.as_strategy())
+            @settings(
+                max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), database=None
+            )
+            def check(case: Any) -> None:
+                case.call_and_validate(headers=headers, checks=_CHECKS)
 
-        try:
-            check()
-        except Exception as exc:  # collect every operation's failure, then report them all
-            failures[f"{operation.method.upper()} {operation.path}"] = str(exc)[:800]
-    assert operations > 60
+            try:
+                check()
+            except Exception as exc:  # collect every operation's failure, then report them all
+                failures.setdefault(f"{operation.method.upper()} {operation.path}", str(exc)[:800])
+        if time.monotonic() >= deadline or failures:
+            break
+        examples = min(examples * 2, 200)
+    print(f"schemathesis: {len(operations)} operations, {rounds} round(s), up to {examples} examples each")
     assert failures == {}

@@ -48,7 +48,7 @@ from devices.sim import (
     demo_layout,
     epoch_ms,
 )
-from hub.broker import Broker
+from hub.broker.process import Broker
 from tests.conftest import sim_accounts, tool_account
 
 CODEC = NativeCodec()
@@ -62,12 +62,12 @@ class Observer:
         self.area = area
         self._cond = threading.Condition()
         self._seen: list[Inbound] = []
-        account = tool_account(broker)
+        account = tool_account(broker, client_id=f"obs-{area}")
         self.link = MqttLink(
             LinkConfig(
                 "127.0.0.1",
                 broker.port,
-                f"obs-{area}",
+                account.username,
                 account.username,
                 account.password,
                 persistent=False,

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from hub import security
-from hub.security import TokenError, TokenIssuer, TokenType
+from hub.auth import tokens as security
+from hub.auth.tokens import TokenError, TokenIssuer, TokenType
 
 SECRET = "a-test-secret-of-a-decent-length-0123456789"
 

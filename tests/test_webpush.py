@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from devices.payloads import Priority
-from hub.broker import Broker
+from hub.broker.process import Broker
 from hub.models import Area, Role
 from hub.notifications.models import Delivery, PushSubscription
 from hub.notifications.webpush import (
@@ -44,6 +44,7 @@ FAST_NOTIFY: dict[str, Any] = {
     "notify_retry_max_s": 1.0,
     "notify_max_attempts": 4,
     "push_allow_private_endpoints": True,
+    "notify_allow_private_urls": True,
 }
 
 

@@ -13,7 +13,8 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from hub.broker import free_port
+from hub.api.app import UVICORN_OPTIONS
+from hub.broker.process import free_port
 
 CHROMIUM = os.environ.get("KHU_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -59,7 +60,9 @@ class LiveServer:
             except OSError:
                 assert time.monotonic() < deadline, f"port {self.port} stayed busy"
                 time.sleep(0.1)
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
+        config = uvicorn.Config(
+            self.app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1, **UVICORN_OPTIONS
+        )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         thread.start()
@@ -170,3 +173,16 @@ CONTRAST_JS = """
   return bad;
 }
 """
+
+
+def wait_for_js(page: Any, expression: str, timeout: float = 30.0) -> None:
+    """Wait until ``expression`` is true in the page, asking from here every 50 ms.
+
+    Playwright's ``wait_for_function`` evaluates a string predicate with ``eval`` inside the
+    page after its first try, which the app's Content Security Policy refuses; each
+    ``evaluate`` from here is not subject to it.
+    """
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"not true within {timeout:.0f}s: {expression}"
+        page.wait_for_timeout(50)
