@@ -1,6 +1,6 @@
 """``python -m bench [name ...]``: run the benchmarks, print a table, write bench/results.json.
 
-Names: latency, fanout, ingest, schedule, scale, api (default: all, in that order).
+Names: latency, fanout, ingest, schedule, scale, api, protocols (default: all, in that order).
 ``--quick`` runs each with smaller sizes, to check the set-up (its figures are not the targets').
 """
 
@@ -24,7 +24,7 @@ from typing import Any
 
 from bench.harness import Result, ensure_mosquitto_on_path
 
-NAMES = ("latency", "fanout", "ingest", "schedule", "scale", "api")
+NAMES = ("latency", "fanout", "ingest", "schedule", "scale", "api", "protocols")
 QUICK: dict[str, dict[str, Any]] = {
     "latency": {"commands": 200},
     "fanout": {"lights": 200, "speakers": 200, "repeats": 2},
@@ -32,6 +32,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "schedule": {"zones": 4, "per_zone": 10, "steps": 6, "speakers": 20},
     "scale": {"devices": 10_000, "connections": 4, "pages": 50},
     "api": {"seconds": 3.0},
+    "protocols": {"lights": 200, "repeats": 2},
 }
 DEFAULT_OUT = Path(__file__).resolve().parent / "results.json"
 

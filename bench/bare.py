@@ -6,16 +6,16 @@ import itertools
 import threading
 import time
 
-from bench.accounts import link_config
+from bench.accounts import Accounts, link_config
 from bench.peer import BARE_ROOT
 from devices.messages import Outbound
-from devices.mqtt_client import Credentials, MqttLink, Received
+from devices.mqtt_client import MqttLink, Received
 
 
 class BareRoundTrip:
     """Command -> state round trips against ``bench.peer echo``: QoS 1 both ways, as the hub's."""
 
-    def __init__(self, port: int, account: Credentials, device: str = "dev-1") -> None:
+    def __init__(self, port: int, account: Accounts, device: str = "dev-1") -> None:
         self._cmd = f"{BARE_ROOT}/{device}/cmd"
         self._state = f"{BARE_ROOT}/{device}/state"
         self._done = threading.Event()
@@ -59,7 +59,7 @@ class BareFanOut:
     """``n`` commands to ``n`` echo devices at once, until every state is back: what moving a
     fan-out's commands and answers through the broker costs, with no hub and no simulator."""
 
-    def __init__(self, port: int, account: Credentials) -> None:
+    def __init__(self, port: int, account: Accounts) -> None:
         self._cond = threading.Condition()
         self._waiting: set[bytes] = set()
         self._seq = itertools.count()

@@ -16,9 +16,9 @@ import uvicorn
 from fastapi import Body, FastAPI
 from fastapi.responses import JSONResponse
 
-from bench.accounts import link_config
+from bench.accounts import Accounts, link_config
 from devices.messages import Outbound
-from devices.mqtt_client import Credentials, MqttLink, Received
+from devices.mqtt_client import MqttLink, Received
 
 ROOT = "bare"
 DEVICE = "floor-1"
@@ -27,7 +27,7 @@ DEVICE = "floor-1"
 class FloorApp:
     """POST /command publishes the body's ``level`` and answers once the echo comes back."""
 
-    def __init__(self, mqtt_port: int, account: Credentials) -> None:
+    def __init__(self, mqtt_port: int, account: Accounts) -> None:
         self._waiting: dict[bytes, threading.Event] = {}
         self._lock = threading.Lock()
         self._seq = itertools.count()
@@ -56,7 +56,7 @@ class FloorApp:
         return JSONResponse({"status": "confirmed" if confirmed else "timed_out"})
 
 
-def serve(mqtt_port: int, account: Credentials, http_port: int, ready: Any) -> None:
+def serve(mqtt_port: int, account: Accounts, http_port: int, ready: Any) -> None:
     """Run until SIGTERM; ``ready()`` is called once the link is up and uvicorn listens."""
     floor = FloorApp(mqtt_port, account)
     floor.link.start()

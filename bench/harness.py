@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
-import queue
 import secrets
 import shutil
-import signal
 import socket
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -23,20 +17,19 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from bench.http import Client
+from bench.accounts import GATEWAY_MAX_DEVICES, multiplexer_accounts, provision, write_accounts
+from bench.processes import Hub, Peer
 from devices.payloads import Kind
-from devices.sim import DeviceSpec
-from hub.accounts import create_user
-from hub.areas import create_area, ensure_zone
-from hub.broker import Broker, free_port
-from hub.broker_accounts import tool_acls
-from hub.broker_security import write_credentials
+from devices.sim import DeviceSpec, demo_layout
+from devices.sim.fleet import gateway_shares
+from hub.auth.accounts import create_user
+from hub.broker.process import Broker
 from hub.db import make_engine, make_sessionmaker
-from hub.demo import simulator_accounts, write_simulator_accounts
-from hub.migrate import upgrade
 from hub.models import Area, Device, DeviceStatus, Role
+from hub.registry.areas import create_area, ensure_zone
+from hub.simulated.demo import simulator_accounts, write_simulator_accounts
+from hub.storage.migrate import upgrade
 
-ROOT = Path(__file__).resolve().parent.parent
 ADMIN = "bench-admin"
 
 
@@ -84,240 +77,6 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str, poll: f
     return time.monotonic() - start
 
 
-# --- processes ---------------------------------------------------------------------------
-
-
-def traced_pid(proc: subprocess.Popen[Any], profiled: bool) -> int:
-    """The process started, or under py-spy its child: what pausing and CPU figures are about.
-
-    Pausing py-spy instead of the program let the program drain a backlog while "frozen".
-    """
-    if profiled:
-        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
-        if children:
-            return int(children[0])
-    return proc.pid
-
-
-class Peer:
-    """A ``python -m bench.peer`` process; reads its JSON lines on a thread."""
-
-    def __init__(self, args: Sequence[str], log: Path) -> None:
-        self._log = log.open("ab")
-        command = [sys.executable, "-m", "bench.peer", *args]
-        profile = os.environ.get("BENCH_PYSPY_PEER")  # a file prefix: record peers with py-spy
-        if profile:
-            spy = str(Path(sys.executable).with_name("py-spy"))
-            out = f"{profile}-{args[0]}.raw"
-            command = [spy, "record", "-r", "200", "--idle", "-t", "-f", "raw", "-o", out, "--", *command]
-        self.proc = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            text=True,
-            start_new_session=True,  # its own process group: nothing it starts outlives it
-        )
-        self.name = " ".join(args[:1])
-        self._lines: queue.Queue[dict[str, Any]] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    @property
-    def pid(self) -> int:
-        return traced_pid(self.proc, bool(os.environ.get("BENCH_PYSPY_PEER")))
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            with contextlib.suppress(ValueError):
-                self._lines.put(json.loads(line))
-
-    def line(self, timeout: float) -> dict[str, Any]:
-        try:
-            return self._lines.get(timeout=timeout)
-        except queue.Empty:
-            raise TimeoutError(f"peer {self.name} said nothing within {timeout}s") from None
-
-    def expect_ready(self, timeout: float) -> dict[str, Any]:
-        msg = self.line(timeout)
-        if not msg.get("ready"):
-            raise RuntimeError(f"peer {self.name} not ready: {msg}")
-        return msg
-
-    def pause(self) -> None:
-        os.kill(self.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        os.kill(self.pid, signal.SIGCONT)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT if os.environ.get("BENCH_PYSPY_PEER") else signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)  # py-spy's child, if it was profiling
-        self._log.close()
-
-
-def memory_of(pid: int) -> dict[str, int]:
-    """Resident memory now (VmRSS) and at its peak (VmHWM), in bytes, from /proc."""
-    out: dict[str, int] = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            out[name] = int(value.split()[0]) * 1024
-    return out
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (a load-independent cost figure)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class Hub:
-    """A ``khu serve`` process (the hub as deployed: HTTP API, MQTT link, scheduler) on loopback."""
-
-    def __init__(self, state_dir: Path, broker_port: int, account_file: Path, **settings: Any) -> None:
-        self.state_dir = state_dir
-        self.port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("KHU_")}
-        values: dict[str, Any] = {
-            "state_dir": state_dir,
-            "mqtt_port": broker_port,
-            "http_port": self.port,
-            "mqtt_client_id": "khu-hub-bench",
-            "mqtt_password_file": account_file,
-            "log_level": "WARNING",
-            "access_token_minutes": 600,
-            "secret_key": "bench-" + secrets.token_hex(16),
-        } | settings
-        env.update({f"KHU_{k.upper()}": str(v) for k, v in values.items()})
-        self.env = env
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.started = 0.0
-        self.token = ""
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return traced_pid(self.proc, bool(os.environ.get("BENCH_PYSPY")))
-
-    def start(self) -> None:
-        log = (self.state_dir / "hub.log").open("ab")
-        self.started = time.monotonic()
-        command = [sys.executable, "-m", "hub.cli", "serve"]
-        profile = os.environ.get("BENCH_PYSPY")  # a file: record the hub with py-spy (profiling only)
-        if profile:
-            spy = Path(sys.executable).with_name("py-spy")
-            command = [
-                str(spy),
-                "record",
-                "-r",
-                os.environ.get("BENCH_PYSPY_RATE", "100"),
-                *(["--idle"] if os.environ.get("BENCH_PYSPY_IDLE") else []),
-                *(["--gil"] if os.environ.get("BENCH_PYSPY_GIL") else []),
-                "-t",
-                "-f",
-                "raw",
-                "-o",
-                profile,
-                "--",
-                *command,
-            ]
-        self.proc = subprocess.Popen(
-            command,
-            cwd=self.state_dir,
-            env=self.env,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,  # its own process group: nothing it starts outlives it
-        )
-        log.close()
-
-    def ready(self) -> bool:
-        try:
-            c = Client("127.0.0.1", self.port, timeout=2)
-        except OSError:
-            return False
-        try:
-            return c.get("/readyz").status == 200
-        except OSError:
-            return False
-        finally:
-            c.close()
-
-    def wait_ready(self, timeout: float = 60, poll: float = 0.01) -> float:
-        """Seconds from ``start`` until ``/readyz`` answered 200."""
-        assert self.proc is not None
-        deadline = self.started + timeout
-        while not self.ready():
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"hub exited with {self.proc.returncode}; see {self.state_dir}/hub.log")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"hub not ready within {timeout}s; see {self.state_dir}/hub.log")
-            time.sleep(poll)
-        return time.monotonic() - self.started
-
-    def login(self, username: str, password: str) -> str:
-        c = Client("127.0.0.1", self.port)
-        try:
-            r = c.post_form("/api/v1/auth/token", {"username": username, "password": password})
-        finally:
-            c.close()
-        if r.status != 200:
-            raise RuntimeError(f"login failed: {r.status} {r.body[:200]!r}")
-        self.token = str(r.json()["access_token"])
-        return self.token
-
-    def client(self) -> Client:
-        return Client("127.0.0.1", self.port, self.token)
-
-    def metrics(self) -> dict[str, float]:
-        """The hub's Prometheus samples, by name with labels, e.g. ``khu_ingest_committed_total``."""
-        c = Client("127.0.0.1", self.port)
-        try:
-            text = c.get("/metrics").body.decode()
-        finally:
-            c.close()
-        out: dict[str, float] = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                name, _, value = line.rpartition(" ")
-                with contextlib.suppress(ValueError):
-                    out[name] = float(value)
-        return out
-
-    def cpu(self) -> float:
-        return cpu_seconds(self.pid)
-
-    def rejected(self) -> float:
-        return sum(v for k, v in self.metrics().items() if k.startswith("khu_mqtt_rejected_total"))
-
-    def pause(self) -> None:
-        os.kill(self.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        os.kill(self.pid, signal.SIGCONT)
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        # py-spy (BENCH_PYSPY) writes its profile on SIGINT; the hub stops the same way on either.
-        self.proc.send_signal(signal.SIGINT if os.environ.get("BENCH_PYSPY") else signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)  # py-spy's child, if it was profiling
-
-
 # --- the whole set-up ----------------------------------------------------------------------
 
 
@@ -335,9 +94,9 @@ class Stack:
 
     def __enter__(self) -> Stack:
         self.broker.start()
-        with self.broker.admin("bench-setup") as accounts:
-            self.account = accounts.provision_tool("bench", tool_acls(("#",)))
-        self.account_file = write_credentials(self.dir / "bench-account.json", self.account)
+        with self.broker.admin() as accounts:
+            self.account = provision(accounts)
+        self.account_file = write_accounts(self.dir / "bench-accounts.json", self.account)
         upgrade(self.db_url)
         engine = make_engine(self.db_url)
         try:
@@ -374,6 +133,9 @@ class Stack:
                     name: ensure_zone(session, area, name).id
                     for name in dict.fromkeys(s.zone for s in specs if s.zone)
                 }
+                # Accepted behind the gateway the fleet puts them on, as an installer would.
+                shares = gateway_shares([s.device_id for s in specs], gateways) if gateways else {}
+                via = {d: g for g, share in shares.items() for d in share}
                 rows: list[dict[str, Any]] = [
                     {
                         "area_id": area.id,
@@ -385,6 +147,7 @@ class Stack:
                         "capabilities": [],
                         "codec": "native",
                         "online": False,
+                        "via": via.get(s.device_id),
                     }
                     for s in specs
                 ]
@@ -449,9 +212,16 @@ class Stack:
     def fleet_accounts(self, area: str, **layout: int | float) -> Path:
         """Each gateway of ``bench.peer fleet`` gets its own account, as deployed."""
         connections = int(layout.get("connections", 1))
-        with self.broker.admin("bench-setup") as accounts:
-            # Gateway mode: the accounts are the gateways', whatever devices they carry.
-            made, control = simulator_accounts(accounts, area, [], connections, dedicated=False)
+        # The layout bench.peer fleet builds from the same arguments (and its defaults).
+        counts = {"lights": 0, "streets": 1, "speakers": 0, "speaker_zones": 1, "cameras": 0}
+        counts |= {k: int(layout[k]) for k in counts if k in layout}
+        specs = demo_layout(area, **counts)
+        with self.broker.admin() as accounts:
+            if len(specs) / connections <= GATEWAY_MAX_DEVICES:
+                # Each gateway's account carries the devices the fleet puts behind it.
+                made, control = simulator_accounts(accounts, area, specs, connections, dedicated=False)
+            else:
+                made, control = multiplexer_accounts(accounts, area, specs, connections)
         return write_simulator_accounts(self.dir / f"sim-accounts-{area}.json", made, control)
 
     def online_count(self, hub: Hub, code: str, kind: str | None = None) -> int:

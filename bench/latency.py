@@ -17,7 +17,7 @@ from bench.bare import BareRoundTrip
 from bench.harness import Result, Stack, percentile
 from bench.http import Client
 from devices.sim import demo_layout
-from hub.broker import free_port
+from hub.broker.process import free_port
 
 AREA = "lat"
 
@@ -79,22 +79,31 @@ def run(commands: int = 1000, block: int = 100) -> list[Result]:
         "bare_lost": failed["bare"],
         "hub_mean_ms": round(sum(times["hub"]) / len(times["hub"]) * ms, 3),
         "bare_mean_ms": round(sum(times["bare"]) / len(times["bare"]) * ms, 3),
-        "floor_p50_ms": round(f50, 3),
-        "hub_over_floor_p50": round(p50 / f50, 2),
+        "bare_p50_ms": round(b50, 3),
+        "bare_p99_ms": round(b99, 3),
     }
     return [
+        # Against the stack floor: what a tap costs in this stack before the hub does anything.
         Result(
             "latency.tap_to_confirmed.p50",
             p50,
             "ms",
-            b50,
-            p50 / b50,
-            "≤ 3 ms and ≤ 5× bare",
-            p50 <= 3 and p50 / b50 <= 5 and failed["hub"] == 0,
+            f50,
+            p50 / f50,
+            "≤ 2× the stack floor",
+            p50 / f50 <= 2 and failed["hub"] == 0,
             detail,
         ),
-        Result("latency.tap_to_confirmed.p99", p99, "ms", b99, p99 / b99, None, None),
-        # Not a target: what a tap costs in this stack before the hub does anything.
+        Result(
+            "latency.tap_to_confirmed.p99",
+            p99,
+            "ms",
+            f99,
+            p99 / f99,
+            "≤ 3× the stack floor",
+            p99 / f99 <= 3 and failed["hub"] == 0,
+        ),
+        # Not a target: the floor itself, against a bare MQTT round trip.
         Result(
             "latency.stack_floor.p50",
             f50,

@@ -20,13 +20,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.accounts import link_config
+from bench.accounts import link_config, read_accounts
 from bench.floor import serve
 from devices.messages import Outbound
 from devices.mqtt_client import MqttLink, Received
-from devices.sim import SimFleet, SimTimings, demo_layout
-from hub.broker_security import read_credentials
-from hub.demo import load_simulator_accounts
+from devices.sim import SimFleet, SimTimings
+from hub.simulated.demo import layout_from_args, load_simulator_accounts
 
 BARE_ROOT = "bare"
 
@@ -44,14 +43,7 @@ def wait_for_stop() -> None:
 
 
 def run_fleet(args: argparse.Namespace) -> None:
-    specs = demo_layout(
-        args.area,
-        lights=args.lights,
-        streets=args.streets,
-        speakers=args.speakers,
-        speaker_zones=args.speaker_zones,
-        cameras=args.cameras,
-    )
+    specs = layout_from_args(args)
     timings = SimTimings(
         action_delay_s=0.0, play_duration_s=args.play_s, heartbeat_s=0.0, motion_per_hour=0.0
     )
@@ -86,7 +78,7 @@ def run_echo(args: argparse.Namespace) -> None:
         link_config(
             args.port,
             "bench-echo",
-            read_credentials(args.account),
+            read_accounts(args.account),
             persistent=False,
             subscriptions=(f"{BARE_ROOT}/+/cmd",),
         ),
@@ -125,7 +117,7 @@ def run_sink(args: argparse.Namespace) -> None:
         link_config(
             args.port,
             args.client_id,
-            read_credentials(args.account),
+            read_accounts(args.account),
             persistent=True,
             subscriptions=(*filters, probe),
         ),
@@ -138,7 +130,7 @@ def run_sink(args: argparse.Namespace) -> None:
     say(count=count)
     link.stop()
     # Leave no persistent session behind: the broker would queue later benchmarks' traffic for it.
-    clean = MqttLink(link_config(args.port, args.client_id, read_credentials(args.account), persistent=False))
+    clean = MqttLink(link_config(args.port, args.client_id, read_accounts(args.account), persistent=False))
     clean.start()
     clean.wait_connected(5)
     clean.stop()
@@ -146,7 +138,7 @@ def run_sink(args: argparse.Namespace) -> None:
 
 def run_floor(args: argparse.Namespace) -> None:
     """The stack's floor for a tap (``bench/floor.py``); answers on ``--http-port``."""
-    serve(args.port, read_credentials(args.account), args.http_port, lambda ok: say(ready=ok))
+    serve(args.port, read_accounts(args.account), args.http_port, lambda ok: say(ready=ok))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -163,7 +155,9 @@ def main(argv: list[str] | None = None) -> None:
     fleet.add_argument("--connections", type=int, default=1)
     fleet.add_argument("--play-s", type=float, default=2.0)
     fleet.add_argument("--timeout", type=float, default=120)
-    fleet.add_argument("--accounts", type=Path, required=True, help="as hub.demo.provision_simulator writes")
+    fleet.add_argument(
+        "--accounts", type=Path, required=True, help="as hub.simulated.demo.provision_simulator writes"
+    )
     echo = sub.add_parser("echo")
     echo.add_argument("--port", type=int, required=True)
     echo.add_argument("--account", type=Path, required=True)

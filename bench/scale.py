@@ -6,6 +6,11 @@ Then a ``khu serve`` process starts and is timed to ``/readyz`` answering 200; i
 takes in the retained replay (300,000 messages; timed as catch-up, for context). Once it
 has settled (under 15 % of a core), pages of the device list are asked for at random
 offsets. Its memory is read from /proc: the peak (VmHWM) over the whole run is the figure.
+Last, the fleet's power is cut (every gateway's connection drops: the broker sends its Will)
+and the notifications that makes are counted: one incident per area, so one alert here, not
+30,000; then the power comes back (every gateway reconnects and announces its devices) and
+the recovery is timed and its notices counted. A probe area reporting at a steady rate
+throughout times ingest during both against its own baseline before the cut (``scale_cut``).
 """
 
 from __future__ import annotations
@@ -14,11 +19,19 @@ import random
 import sqlite3
 import time
 
-from bench.harness import Hub, Result, Stack, memory_of, percentile, wait_until
+from bench.harness import Result, Stack, percentile, wait_until
+from bench.ingest import Publisher
+from bench.probe import Probe, probe_specs
+from bench.processes import Hub, memory_of
+from bench.scale_cut import Cut, cut_results, run_cut
 from devices.sim import demo_layout
 
 AREA = "scale"
+PROBE = "probe"  # the small area whose ingest is timed through the cut and the recovery
+PROBE_DEVICES = 200
+PROBE_RATE = 100.0  # reports a second: each probe light every 2 s, a few % of the hub's ingest
 GIB = 1024**3
+CUT_DEBOUNCE_S = 15.0  # the camera alert debounce of this run: the cut's alert comes this soon
 
 
 def layout(devices: int) -> dict[str, int]:
@@ -38,11 +51,12 @@ def run(devices: int = 100_000, connections: int = 8, pages: int = 300) -> list[
         shape = layout(devices)
         specs = demo_layout(AREA, **shape)
         stack.register(AREA, specs, gateways=connections)
+        stack.register(PROBE, probe_specs(PROBE_DEVICES))
         fleet_started = time.monotonic()
-        stack.fleet(AREA, timeout=600, connections=connections, **shape)
+        fleet = stack.fleet(AREA, timeout=600, connections=connections, **shape)
         fleet_s = time.monotonic() - fleet_started
 
-        hub = stack.hub()
+        hub = stack.hub(camera_alert_debounce_s=CUT_DEBOUNCE_S)
         hub.start()
         ready_s = hub.wait_ready(120)
         hub.login("bench-admin", stack.admin_password)
@@ -75,7 +89,20 @@ def run(devices: int = 100_000, connections: int = 8, pages: int = 300) -> list[
             times.append(time.perf_counter() - start)
             bad += r.status != 200 or len(r.json()["items"]) != 50
         client.close()
-        memory = memory_of(hub.pid)
+        before_cut = memory_of(hub.pid)
+        publisher = Publisher(stack.port, stack.account)
+        db_path = stack.dir / "khu.db"
+        probe = Probe(publisher, db_path, PROBE, stack.area_id(PROBE), PROBE_DEVICES, PROBE_RATE)
+        cut, recovery, ingest = run_cut(
+            probe,
+            Cut(publisher, db_path, AREA, area_id, connections),
+            devices=total,
+            cameras=shape["cameras"],
+            debounce_s=CUT_DEBOUNCE_S,
+        )
+        publisher.stop()
+        memory = memory_of(hub.pid)  # the peak so far takes in the recovery's flood
+        fleet.stop()
 
     peak = memory["VmHWM"]
     p99 = percentile(times, 99) * 1000
@@ -89,6 +116,7 @@ def run(devices: int = 100_000, connections: int = 8, pages: int = 300) -> list[
             detail={
                 "peak_rss_mib": round(peak / 2**20, 1),
                 "rss_after_catch_up_mib": round(after_catch_up["VmRSS"] / 2**20, 1),
+                "peak_before_cut_mib": round(before_cut["VmHWM"] / 2**20, 1),
                 "rss_at_end_mib": round(memory["VmRSS"] / 2**20, 1),
                 "devices": total,
                 "connections": connections,
@@ -120,6 +148,7 @@ def run(devices: int = 100_000, connections: int = 8, pages: int = 300) -> list[
                 "errors": bad,
             },
         ),
+        *cut_results(cut, recovery, ingest, devices=total, cameras=shape["cameras"]),
     ]
 
 
