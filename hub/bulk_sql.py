@@ -19,7 +19,18 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Dialect, Table, bindparam, column, insert, text, values
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Dialect,
+    Table,
+    bindparam,
+    cast,
+    column,
+    insert,
+    text,
+    values,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 MAX_ROWS = 256  # rows per statement: well under SQLite's 32,766 bound parameters
@@ -152,7 +163,12 @@ def _update(
         [tuple(_row_binds(table, columns, i)) for i in range(n)]
     )
     v = rows.cte("v")  # WITH v(...) AS (VALUES ...): SQLite takes no column names after AS v
-    sets: dict[Any, Any] = {table.c[c]: v.c[c] for c in columns if c not in keys}
+    # PostgreSQL types a VALUES column from its values: one that is NULL in every row is text,
+    # which it will not assign to a number column. Said explicitly, any type takes a NULL.
+    typed = dialect.name == "postgresql"
+    sets: dict[Any, Any] = {
+        table.c[c]: cast(v.c[c], table.c[c].type) if typed else v.c[c] for c in columns if c not in keys
+    }
     sets.update({table.c[c]: bindparam(f"a_{c}", type_=table.c[c].type) for c in constants})
     # Conditions written out with their values: an IN (...) list is otherwise expanded only
     # by SQLAlchemy's execution.

@@ -11,6 +11,7 @@ from devices.codec import encode_report
 from devices.mqtt_client import MqttLink
 from devices.payloads import DeviceInfo, Kind, MotionEvent
 from hub.broker.process import Broker
+from hub.registry.areas import Registration
 from tests.conftest import HubHarness, make_area
 from tests.test_ingest import light_info, light_state, now_ms
 
@@ -52,3 +53,17 @@ def test_ingest_and_api_on_postgres(
         "state_dir_writable": True,  # audio and keys still live in the state dir
         "audio_writable": True,
     }
+
+
+def test_a_registered_device_announcing_itself_on_postgres(
+    pg_url: str, broker: Broker, hub_factory: Callable[..., HubHarness], device_link: MqttLink, area_code: str
+) -> None:
+    # A camera has no rated power: a batch whose every row leaves rated_w NULL made PostgreSQL
+    # type that column as text and refuse the update (the ingest writer retried for ever).
+    hub = hub_factory(broker, database_url=pg_url)
+    make_area(hub, area_code, [Registration("cam-1", Kind.CAMERA, "Cổng")])
+    cam = DeviceInfo(kind=Kind.CAMERA, model="IPC", firmware="5.1").model_dump_json().encode()
+    device_link.publish(encode_report(area_code, "cam-1", C.INFO, cam))
+    device_link.publish(encode_report(area_code, "cam-1", C.STATUS, b"online"))
+    hub.wait(lambda: (hub.device(area_code, "cam-1") or {}).get("online") is True, what="camera online")
+    assert (hub.device(area_code, "cam-1") or {}).get("model") == "IPC"
