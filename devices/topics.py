@@ -9,6 +9,8 @@ from functools import lru_cache
 
 ROOT = "khu/v1"
 HUB_STATUS_TOPIC = f"{ROOT}/_hub/status"
+# Hub replicas tell each other what they ingested here; no device may read or write it.
+HUB_PEERS_ROOT = "khu/hubs"
 
 # Area codes and device ids travel in topics and in broker usernames, so they must
 # never contain MQTT wildcards, separators or anything a shell or ACL would mangle.

@@ -225,6 +225,8 @@ def _from_change(ch: Change) -> tuple[str, dict[str, Any]] | None:
     """The live event for one stored change; None for heartbeats."""
     base: dict[str, Any] = {"device_id": ch.device, "kind": ch.kind}
     fields = ch.fields
+    if "answer" in fields:
+        return None  # a command's late answer: the outcome goes out as a command event
     if "online" in fields:
         return AVAILABILITY, {**base, "online": fields["online"]}
     if "state" in fields:

@@ -38,6 +38,7 @@ from hub.registry.device_accounts import DeviceAccounts
 from hub.registry.enrolment_windows import EnrolmentWindows
 from hub.registry.ingest import Ingestor
 from hub.registry.store import RegistryStore
+from hub.replicas import ReplicaPeers, shared
 from hub.settings import Settings
 from hub.storage.faults import StorageProbe
 from hub.storage.retention import Retention
@@ -88,7 +89,7 @@ class HubRuntime:
             )
         # Account changes are answered on the main link: a second connection would need a
         # second client id, and every account is bound to one.
-        subscriptions = [*(f for codec in self.codecs for f in codec.subscriptions()), RESPONSE_TOPIC]
+        self.peers = ReplicaPeers.of(settings, self._publish)
         self.link = MqttLink(
             LinkConfig(
                 host=settings.mqtt_host,
@@ -100,7 +101,7 @@ class HubRuntime:
                 manual_ack=True,
                 will=Outbound(topics.HUB_STATUS_TOPIC, b"offline", qos=1, retain=True),
                 birth=Outbound(topics.HUB_STATUS_TOPIC, b"online", qos=1, retain=True),
-                subscriptions=subscriptions,
+                subscriptions=self._subscriptions(),
             ),
             on_message=self._on_message,
             on_connected=lambda: self.metrics.connected.set(1),
@@ -124,10 +125,7 @@ class HubRuntime:
         ):
             self.ingestor.add_listener(listener)
         self.commands.add_listener(self.live.on_outcome)
-        self.command_metrics = CommandMetrics(self.metrics.registry)
-        self.commands.add_listener(
-            lambda o, _area: self.command_metrics.finished(o.command_id, o.status.value)
-        )
+        self.command_metrics = self._measure_commands()
         DevicesOnline(self.sessions, self.metrics.registry)
         self.schedules = ScheduleEngine(
             self.engine,
@@ -138,10 +136,7 @@ class HubRuntime:
             settings.timetable_lead_ms / 1000,
         )
         self.ingestor.add_listener(self.schedules.on_changes)
-        schedule_metrics = ScheduleMetrics(self.metrics.registry)
-        self.schedules.runs.on_record = lambda kind, outcome: schedule_metrics.runs.labels(
-            kind, outcome
-        ).inc()
+        self._measure_schedules()
         notify_metrics = NotificationMetrics(self.metrics.registry)
         self.notifications = NotificationService(settings, self.sessions, notify_metrics, secret)
         self.camera_alerts = CameraAlerts(
@@ -169,6 +164,7 @@ class HubRuntime:
         self.broadcasts.notifier = self.notifications.notify_residents
         self.schedules.announcer = self._programme_announcement
         self.schedules.runs.on_missed = self._report_missed
+        self._join_replicas()
         self.emergency = EmergencyService(
             self.sessions, self.audio, self.broadcasts, self.commands, self.schedules.restore
         )
@@ -210,13 +206,61 @@ class HubRuntime:
         self.audit_results.stop()
         self.engine.dispose()
 
+    def _measure_commands(self) -> CommandMetrics:
+        metrics = CommandMetrics(self.metrics.registry)
+        self.commands.add_listener(lambda o, _area: metrics.finished(o.command_id, o.status.value))
+        return metrics
+
+    def _measure_schedules(self) -> None:
+        metrics = ScheduleMetrics(self.metrics.registry)
+        self.schedules.runs.on_record = lambda kind, outcome: metrics.runs.labels(kind, outcome).inc()
+
+    def _subscriptions(self) -> list[str]:
+        """Every protocol's reports (spread over the replicas, if any), and the broker's answers."""
+        filters = [f for codec in self.codecs for f in codec.subscriptions()]
+        if self.peers is not None:
+            # Every replica hears the hub's status, to answer another one's Last Will.
+            filters = [*(shared(f, self.peers.group) for f in filters), self.peers.subscription]
+            filters.append(topics.HUB_STATUS_TOPIC)
+        return [*filters, RESPONSE_TOPIC]
+
+    def _join_replicas(self) -> None:
+        """What another replica ingested reaches the views here; once-only work needs the lease."""
+        peers = self.peers
+        if peers is None:
+            return
+        self.ingestor.add_listener(peers.on_changes)
+        for listener in (
+            self.store.heard_elsewhere,
+            self.codec_router.on_changes,
+            self.live.on_changes,
+            self.device_views.on_changes,
+            self.commands.on_peer_changes,
+            self.schedules.on_changes,
+            self.camera_alerts.on_changes,
+        ):
+            peers.add_listener(listener)
+        leads = self.schedules.is_active
+        self.camera_alerts.leads = leads
+        self.broadcasts.leads = leads
+
+    def _publish(self, out: Outbound) -> bool:
+        return self.link.publish(out)
+
     def _on_message(self, msg: Received) -> None:
         if msg.topic == RESPONSE_TOPIC:
             self.accounts.on_response(msg)
-            if msg.qos:
-                self.link.ack([(msg.mid, msg.qos)])
+        elif self.peers is not None and self.peers.owns(msg.topic):
+            self.peers.on_message(msg)
+        elif msg.topic == topics.HUB_STATUS_TOPIC:
+            # A replica that died left "offline" for the devices; the hub is still up.
+            if self.peers is not None and msg.payload == b"offline" and not self._stopped:
+                self.link.publish(Outbound(topics.HUB_STATUS_TOPIC, b"online", qos=1, retain=True))
         else:
             self.ingestor.handle(msg)
+            return
+        if msg.qos:
+            self.link.ack([(msg.mid, msg.qos)])
 
     def _programme_announcement(self, programme: BroadcastProgramme, area: Area) -> None:
         """A programme is due: the same path as an announcement sent from the phone."""

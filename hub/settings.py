@@ -34,6 +34,13 @@ class Settings(BaseSettings):
         None, description="JSON file with the hub's broker username and password, as `khu broker` writes it"
     )
     mqtt_client_id: str = Field("khu-hub", min_length=1, max_length=64)
+    replica_group: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$",
+        description="hubs of one group share the device traffic (MQTT shared subscriptions) and tell "
+        "each other what they ingested; every replica needs its own broker account (khu hub-account) "
+        "and the same database (PostgreSQL) and secret key",
+    )
     mqtt_device_host: str = Field(
         "", description="the broker address devices are told to dial; default: the host of public_url"
     )

@@ -85,6 +85,10 @@ class ScheduleEngine:
     def active(self) -> bool:
         return self._scheduler is not None
 
+    def is_active(self) -> bool:
+        """``active`` as a callable, for parts that act only on the lease holder."""
+        return self.active
+
     def start(self) -> None:
         self._thread.start()
 
@@ -129,6 +133,10 @@ class ScheduleEngine:
             if self.active:
                 log.warning("scheduler lease lost to %s; going standby", self.lease.holder_now())
                 self._deactivate()
+            # The holder restores and judges local changes; taking over restores everything.
+            self.local.forget_pending()
+            with self._lock:
+                self._restore.clear()
             return
         if not self.active:
             self._activate()

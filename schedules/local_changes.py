@@ -74,6 +74,11 @@ class LocalChanges:
             found = True
         return found
 
+    def forget_pending(self) -> None:
+        """A standby drops what it collected: the lease holder heard the same reports."""
+        with self._lock:
+            self._pending.clear()
+
     def apply(self, sessions: sessionmaker[Session], now: datetime) -> set[Key]:
         """Record what is adopted; returns the lights whose area lets the hub win (to restore)."""
         with self._lock:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 
 from sqlalchemy import select
 
@@ -257,3 +258,66 @@ def test_a_command_is_closed_by_the_first_answer_of_its_own_device_in_a_batch(
         assert row is not None
         # Not the other light's answer; the first of its own, as if the batch were applied one by one.
         assert (row.status, row.error) == ("expired", "expired")
+
+
+def test_a_replica_never_overwrites_a_newer_state_another_one_stored(hub: HubHarness, area_code: str) -> None:
+    make_area(hub, area_code, [Registration("light-a", Kind.LIGHT, "A")])
+    codec = NativeCodec()
+    ts = now_ms()
+
+    def state(level: int, at: int) -> Inbound:
+        out = encode_report(area_code, "light-a", C.STATE, light_state(level, at))
+        return codec.decode(out.topic, out.payload)
+
+    mine, other = RegistryStore(hub.runtime.engine), RegistryStore(hub.runtime.engine)
+    assert not mine.apply([state(10, ts)]).rejected  # both replicas cache this state
+    assert not other.apply([state(10, ts)]).rejected
+    assert not other.apply([state(50, ts + 20)]).rejected  # the newer one, stored by the other
+    # A report the broker handed to this replica, older than what the other stored: its cache
+    # does not know better, the database does.
+    mine.apply([state(30, ts + 10)])
+    with hub.runtime.sessions() as session:
+        stored = session.scalar(select(Device.state).join(Area).where(Area.code == area_code))
+    assert stored is not None
+    assert stored["level"] == 50
+    # Told what the other stored (as replicas tell each other), it refuses the old report itself.
+    other_change = other.apply([state(60, ts + 30)]).changes
+    mine.heard_elsewhere(other_change)
+    result = mine.apply([state(40, ts + 25)])
+    assert [r.reason.value for _, r in result.rejected] == ["stale"]
+
+
+def test_an_answer_overtaken_by_a_newer_state_confirms_its_command_and_keeps_the_newer_state(
+    hub: HubHarness, area_code: str
+) -> None:
+    make_area(hub, area_code, [Registration("light-a", Kind.LIGHT, "A")])
+    params = {"on": True, "level": 40}
+    with hub.runtime.sessions.begin() as session:
+        area = session.scalars(select(Area).where(Area.code == area_code)).one()
+        light = session.scalars(select(Device).where(Device.area_id == area.id)).one()
+        staged = hub.runtime.commands.stage(
+            session, area, [light], "light.set", params, copies("light.set", params), None, wait_s=0, ttl_s=60
+        )
+    (command,) = staged.rows
+    codec = NativeCodec()
+    ts = now_ms()
+    newer = encode_report(area_code, "light-a", C.STATE, light_state(70, ts + 5))
+    body = LightState(ts=ts, cmd=command.id, on=True, level=40, power_w=24.0).model_dump_json().encode()
+    answer = encode_report(area_code, "light-a", C.STATE, body)
+    store = RegistryStore(hub.runtime.engine)
+    assert not store.apply([codec.decode(newer.topic, newer.payload)]).rejected
+    result = store.apply([codec.decode(answer.topic, answer.payload)])
+    assert not result.rejected
+    assert [list(c.fields) for c in result.changes] == [["answer"]]
+    with hub.runtime.sessions() as session:
+        row = session.get(CommandRow, command.id)
+        assert row is not None
+        assert row.status == "confirmed"
+        stored = session.get(Device, light.id)
+        assert stored is not None
+        assert stored.state is not None
+        assert stored.state["level"] == 70
+    # The same answer replayed by the broker from its retained copy is only stale.
+    replayed = codec.decode(answer.topic, answer.payload)
+    replayed = replace(replayed, source=replace(replayed.source, retained=True))
+    assert [r.reason.value for _, r in store.apply([replayed]).rejected] == ["stale"]

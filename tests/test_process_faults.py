@@ -126,7 +126,7 @@ def test_broker_killed_during_a_command_stream_loses_no_accepted_command(
 class ServedHub:
     """``khu serve`` as deployed, in its own process, that a test may SIGKILL."""
 
-    def __init__(self, state_dir: Path, broker: Broker) -> None:
+    def __init__(self, state_dir: Path, broker: Broker, **settings: str) -> None:
         self.port = free_port()
         client_id = f"khu-served-{os.getpid()}-{self.port}"
         # Its own broker account, bound to its client id, as a second hub process gets one.
@@ -144,6 +144,7 @@ class ServedHub:
             KHU_SCHEDULER_RENEW_S="0.5",
             KHU_LOG_LEVEL="WARNING",
         )
+        env.update(settings)
         self.env = env
         self.log = state_dir / "hub.log"
         self.proc: subprocess.Popen[bytes] | None = None

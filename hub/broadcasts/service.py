@@ -59,6 +59,8 @@ class BroadcastService:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="broadcasts", daemon=True)
         self.notifier: Notifier | None = None
+        # Of hub replicas only the scheduler lease holder starts announcements (once).
+        self.leads: Callable[[], bool] = lambda: True
 
     def start(self) -> None:
         self._thread.start()
@@ -127,7 +129,8 @@ class BroadcastService:
             self._wake.clear()
             try:
                 self._reports.apply(self._sessions)
-                self.tick(datetime.now(UTC))
+                if self.leads():
+                    self.tick(datetime.now(UTC))
             except Exception:
                 log.exception("broadcast tick failed")
 

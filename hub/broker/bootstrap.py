@@ -78,12 +78,13 @@ def _control_acls() -> list[dict[str, Any]]:
 
 
 def hub_acls() -> list[dict[str, Any]]:
-    """Commands, its own status, and the retained ``offline`` of a device whose account it revoked,
-    in every protocol it speaks."""
+    """Commands, its own status, the retained ``offline`` of a device whose account it revoked,
+    in every protocol it speaks, and what it ingested for the other replicas of its group."""
     filters = dict.fromkeys(f for codec in all_codecs() for f in codec.hub_publishes())
     return [
         *(acl("publishClientSend", f) for f in filters),
         acl("publishClientSend", topics.HUB_STATUS_TOPIC),
+        acl("publishClientSend", f"{topics.HUB_PEERS_ROOT}/#"),
     ]
 
 

@@ -288,10 +288,17 @@ class CommandService:
     # --- confirmations (called on the ingest writer thread, after commit) ------------
 
     def on_changes(self, changes: list[Change]) -> None:
+        self.on_peer_changes(changes)
+        returned = {(ch.area, ch.device) for ch in changes if ch.fields.get("online") is True}
+        if returned:
+            self.sweeper.returned(returned)  # deliver what waited for them now
+
+    def on_peer_changes(self, changes: list[Change]) -> None:
+        """Confirmations only: what another replica ingested was delivered by that replica."""
         finished: list[tuple[Outcome, str]] = []
         with self._cond:
             for ch in changes:
-                state = ch.fields.get("state")
+                state = ch.fields.get("state") or ch.fields.get("answer")
                 if state and state.get("cmd"):
                     outcome = Outcome(
                         ch.device,
@@ -306,7 +313,4 @@ class CommandService:
                         self._finished[outcome.command_id] = outcome
             if finished:
                 self._cond.notify_all()
-        returned = {(ch.area, ch.device) for ch in changes if ch.fields.get("online") is True}
-        if returned:
-            self.sweeper.returned(returned)  # deliver what waited for them now
         self.announce(finished)

@@ -14,6 +14,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import cast
 
@@ -55,6 +56,8 @@ class CameraAlerts:
         self._timers: list[tuple[float, int]] = []  # (monotonic due, incident id), a heap
         self._tampered: dict[int, float] = {}  # camera pk -> monotonic time of the last alert
         self._thread = threading.Thread(target=self._run, name="camera-alerts", daemon=True)
+        # Of hub replicas only the scheduler lease holder alerts; it hears every replica's reports.
+        self.leads: Callable[[], bool] = lambda: True
 
     def start(self) -> None:
         self._resume_open_incidents()
@@ -68,7 +71,7 @@ class CameraAlerts:
     def on_changes(self, changes: list[Change]) -> None:
         """Ingest listener (writer thread): keep the camera changes, never block."""
         mine = [c for c in changes if c.kind == Kind.CAMERA and ("online" in c.fields or _tampering(c))]
-        if mine:
+        if mine and self.leads():
             try:
                 self._queue.put_nowait(mine)
             except queue.Full:
@@ -78,7 +81,10 @@ class CameraAlerts:
 
     def _run(self) -> None:
         while True:
+            leads = self.leads()
             timeout = max(0.0, self._timers[0][0] - time.monotonic()) if self._timers else None
+            if not leads and timeout is not None:
+                timeout = max(timeout, 1.0)  # its timers wait for the lease
             try:
                 item = self._queue.get(timeout=timeout)
             except queue.Empty:
@@ -88,7 +94,8 @@ class CameraAlerts:
             try:
                 if isinstance(item, list):
                     self._apply(item)
-                self._fire_due_timers()
+                if leads:
+                    self._fire_due_timers()
             except Exception:
                 log.exception("camera alert handling failed")
 

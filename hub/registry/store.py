@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, select
+from sqlalchemy import Engine, Table, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from devices.messages import (
@@ -43,6 +43,9 @@ _devices = cast(Table, Device.__table__)
 _events = cast(Table, DeviceEventRow.__table__)
 # A confirmation closes only an open command, and only from the device it went to.
 _STILL_OPEN = (_commands.c.status.in_(OPEN_COMMAND_STATUSES),)
+# Hub replicas each take some of a device's reports: a state another one stored meanwhile may
+# be newer than this one (``v`` is the rows being written, see ``bulk_sql.update_rows``).
+_NOT_OLDER = (or_(_devices.c.state_ts.is_(None), _devices.c.state_ts <= literal_column("v.state_ts")),)
 
 
 def command_status_for(error: str | None) -> CommandStatus:
@@ -79,15 +82,27 @@ class RegistryStore:
         self._engine = engine
         self._refs = DeviceRefs()
         self._gateway_online: dict[tuple[int, str], bool] = {}
+        self._gateways_stale = False  # a replica saw a gateway come or go: ask the database
         self._announcements = Announcements(self._refs, EnrolmentGate())
 
     def forget(self, area: str, device: str) -> None:
         """Drop a cached device after another part of the hub changed it (thread-safe)."""
         self._refs.forget(area, device)
 
+    def heard_elsewhere(self, changes: list[Change]) -> None:
+        """Another hub replica stored these reports: read those devices again (thread-safe)."""
+        for ch in changes:
+            if "state" in ch.fields or "online" in ch.fields:
+                self._refs.forget(ch.area, ch.device)
+                if ch.kind == Kind.GATEWAY:
+                    self._gateways_stale = True
+
     def apply(self, batch: list[Inbound]) -> BatchResult:
         """Apply a batch in one transaction; raises on database errors (nothing applied)."""
         self._refs.begin()
+        if self._gateways_stale:
+            self._gateways_stale = False
+            self._gateway_online.clear()
         gateways = dict(self._gateway_online)
         committed = False
         try:
@@ -124,8 +139,10 @@ class RegistryStore:
             own = {k: v for k, v in f.items() if v is not b.now}
             at_now = tuple(sorted(k for k, v in f.items() if v is b.now))
             groups.setdefault((tuple(sorted(own)), at_now), []).append({"id": pk, **own})
-        for (_, at_now), rows in groups.items():
-            update_rows(conn, _devices, ("id",), rows, also=dict.fromkeys((*at_now, "updated_at"), b.now))
+        for (columns, at_now), rows in groups.items():
+            where = _NOT_OLDER if "state_ts" in columns else ()
+            also = dict.fromkeys((*at_now, "updated_at"), b.now)
+            update_rows(conn, _devices, ("id",), rows, where, also=also)
         insert_rows_skipping_duplicates(conn, _events, b.events, also={"received_at": b.now})
         update_rows(
             conn,
@@ -172,8 +189,15 @@ class RegistryStore:
             self._gateway_online[(ref.area_id, src.device)] = online
             if not online:
                 b.result.changes.extend(self._gateway_down(b.session, ref, src, b.now, b.updates))
-        elif online and ref.via and not self._gateway_is_online(b.session, ref.area_id, ref.via):
-            # A retained "online" replayed while the gateway carrying the device is down.
+        elif (
+            online
+            and ref.via
+            and src.retained
+            and not self._gateway_is_online(b.session, ref.area_id, ref.via)
+        ):
+            # A retained "online" replayed while the gateway carrying the device is down. One
+            # sent now came through the gateway's connection, which proves it up, even if
+            # another hub replica has not yet stored the gateway's own "online".
             online = False
         b.updates.setdefault(ref.pk, {}).update(online=online, availability_at=b.now)
         return Change(src.area, src.device, ref.kind, {"online": online})
@@ -182,6 +206,7 @@ class RegistryStore:
         src, state = msg.source, msg.state
         if state.kind != ref.kind:
             raise Rejected(RejectReason.KIND_MISMATCH, f"{ref.kind} reported {state.kind} state")
+        late = False
         if ref.state_ts is not None and state.ts <= ref.state_ts:
             # Two commands can be answered within one millisecond; only a state that
             # echoes no new command is a replay (e.g. a retained state after a reconnect).
@@ -189,12 +214,17 @@ class RegistryStore:
             if not (same_ms and state.cmd not in (None, ref.state_cmd)):
                 if same_ms:
                     return None
-                raise Rejected(RejectReason.STALE, f"state ts {state.ts} older than {ref.state_ts}")
-        self._refs.touch((src.area, src.device))
-        ref.state_ts, ref.state_cmd = state.ts, state.cmd
+                if state.cmd is None or src.retained:
+                    raise Rejected(RejectReason.STALE, f"state ts {state.ts} older than {ref.state_ts}")
+                # A live answer overtaken by a newer state (hub replicas took them in parallel):
+                # the command was carried out, but the newer state stays.
+                late = True
         data = state.model_dump(mode="json")
         stored = EncodedJSON(state.model_dump_json())
-        b.updates.setdefault(ref.pk, {}).update(state=stored, state_ts=state.ts)
+        if not late:
+            self._refs.touch((src.area, src.device))
+            ref.state_ts, ref.state_cmd = state.ts, state.cmd
+            b.updates.setdefault(ref.pk, {}).update(state=stored, state_ts=state.ts)
         if state.cmd is not None:
             b.confirmations.setdefault(
                 (state.cmd, ref.pk),
@@ -206,7 +236,7 @@ class RegistryStore:
                     "result_state": stored,
                 },
             )
-        return Change(src.area, src.device, ref.kind, {"state": data}, src.retained)
+        return Change(src.area, src.device, ref.kind, {"answer" if late else "state": data}, src.retained)
 
     def _event(self, b: _Batch, ref: DeviceRef, msg: EventReport) -> Change:
         src, ev = msg.source, msg.event
