@@ -171,8 +171,8 @@ def _update(
     }
     sets.update({table.c[c]: bindparam(f"a_{c}", type_=table.c[c].type) for c in constants})
     # Conditions written out with their values: an IN (...) list is otherwise expanded only
-    # by SQLAlchemy's execution.
-    fixed = [text(str(w.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))) for w in where]
+    # by SQLAlchemy's execution. Each in parentheses: text() loses an OR's grouping.
+    fixed = [text(f"({w.compile(dialect=dialect, compile_kwargs={'literal_binds': True})})") for w in where]
     stmt = table.update().where(*(table.c[k] == v.c[k] for k in keys), *fixed).values(sets)
     return _prepare(stmt, dialect)
 

@@ -261,25 +261,28 @@ def test_a_command_is_closed_by_the_first_answer_of_its_own_device_in_a_batch(
 
 
 def test_a_replica_never_overwrites_a_newer_state_another_one_stored(hub: HubHarness, area_code: str) -> None:
-    make_area(hub, area_code, [Registration("light-a", Kind.LIGHT, "A")])
+    make_area(hub, area_code, [Registration(d, Kind.LIGHT, "A") for d in ("light-a", "light-b")])
     codec = NativeCodec()
     ts = now_ms()
 
-    def state(level: int, at: int) -> Inbound:
-        out = encode_report(area_code, "light-a", C.STATE, light_state(level, at))
+    def state(level: int, at: int, light: str = "light-a") -> Inbound:
+        out = encode_report(area_code, light, C.STATE, light_state(level, at))
         return codec.decode(out.topic, out.payload)
 
     mine, other = RegistryStore(hub.runtime.engine), RegistryStore(hub.runtime.engine)
-    assert not mine.apply([state(10, ts)]).rejected  # both replicas cache this state
+    assert not mine.apply([state(10, ts), state(5, ts, "light-b")]).rejected  # both replicas cache these
     assert not other.apply([state(10, ts)]).rejected
     assert not other.apply([state(50, ts + 20)]).rejected  # the newer one, stored by the other
     # A report the broker handed to this replica, older than what the other stored: its cache
     # does not know better, the database does.
     mine.apply([state(30, ts + 10)])
     with hub.runtime.sessions() as session:
-        stored = session.scalar(select(Device.state).join(Area).where(Area.code == area_code))
-    assert stored is not None
-    assert stored["level"] == 50
+        stored = dict(
+            session.execute(
+                select(Device.device_id, Device.state).join(Area).where(Area.code == area_code)
+            ).all()
+        )
+    assert {d: (s or {}).get("level") for d, s in stored.items()} == {"light-a": 50, "light-b": 5}
     # Told what the other stored (as replicas tell each other), it refuses the old report itself.
     other_change = other.apply([state(60, ts + 30)]).changes
     mine.heard_elsewhere(other_change)
