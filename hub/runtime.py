@@ -70,7 +70,7 @@ class HubRuntime:
         )
         self.codecs: list[Codec] = codecs or all_codecs()
         self.codec_router = CodecRouter(self.sessions, self.codecs)
-        self.store = RegistryStore(self.engine)
+        self.store = RegistryStore(self.engine, replica=settings.replica_group is not None)
         self.ingestor = Ingestor(
             self.codecs,
             self.store,

@@ -78,8 +78,9 @@ class _Batch:
 
 
 class RegistryStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, replica: bool = False) -> None:
         self._engine = engine
+        self._replica = replica
         self._refs = DeviceRefs()
         self._gateway_online: dict[tuple[int, str], bool] = {}
         self._gateways_stale = False  # a replica saw a gateway come or go: ask the database
@@ -192,12 +193,12 @@ class RegistryStore:
         elif (
             online
             and ref.via
-            and src.retained
+            and (src.retained or not self._replica)
             and not self._gateway_is_online(b.session, ref.area_id, ref.via)
         ):
-            # A retained "online" replayed while the gateway carrying the device is down. One
-            # sent now came through the gateway's connection, which proves it up, even if
-            # another hub replica has not yet stored the gateway's own "online".
+            # A retained "online" replayed while the gateway carrying the device is down, or
+            # one it queued while down. To a hub replica one sent now proves the gateway up:
+            # another replica may have taken the gateway's own "online" and not stored it yet.
             online = False
         b.updates.setdefault(ref.pk, {}).update(online=online, availability_at=b.now)
         return Change(src.area, src.device, ref.kind, {"online": online})
