@@ -1,6 +1,6 @@
 """``python -m bench [name ...]``: run the benchmarks, print a table, write bench/results.json.
 
-Names: latency, fanout, ingest, schedule, scale, api, protocols (default: all, in that order).
+Names: latency, fanout, ingest, schedule, scale, api, protocols, replicas (default: all, in that order).
 ``--quick`` runs each with smaller sizes, to check the set-up (its figures are not the targets').
 """
 
@@ -24,7 +24,7 @@ from typing import Any
 
 from bench.harness import Result, ensure_mosquitto_on_path
 
-NAMES = ("latency", "fanout", "ingest", "schedule", "scale", "api", "protocols")
+NAMES = ("latency", "fanout", "ingest", "schedule", "scale", "api", "protocols", "replicas")
 QUICK: dict[str, dict[str, Any]] = {
     "latency": {"commands": 200},
     "fanout": {"lights": 200, "speakers": 200, "repeats": 2},
@@ -33,6 +33,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "scale": {"devices": 10_000, "connections": 4, "pages": 50},
     "api": {"seconds": 3.0},
     "protocols": {"lights": 200, "repeats": 2},
+    "replicas": {"messages": 6_000, "lights": 100, "cameras": 100},
 }
 DEFAULT_OUT = Path(__file__).resolve().parent / "results.json"
 

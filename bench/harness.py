@@ -83,11 +83,13 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str, poll: f
 class Stack:
     """Broker, database, hub and peers of one benchmark, torn down in reverse order."""
 
-    def __init__(self, name: str, keep: bool = bool(os.environ.get("BENCH_KEEP"))) -> None:
+    def __init__(
+        self, name: str, keep: bool = bool(os.environ.get("BENCH_KEEP")), db_url: str | None = None
+    ) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix=f"khu-bench-{name}-"))
         self.keep = keep
         self.broker = Broker(self.dir / "broker")
-        self.db_url = f"sqlite:///{self.dir / 'khu.db'}"
+        self.db_url = db_url or f"sqlite:///{self.dir / 'khu.db'}"
         self.admin_password = secrets.token_urlsafe(12)
         self._hubs: list[Hub] = []
         self._peers: list[Peer] = []

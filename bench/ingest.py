@@ -31,7 +31,7 @@ from devices.sim import DeviceSpec
 AREA = "ing"
 
 
-def _specs(lights: int, cameras: int) -> list[DeviceSpec]:
+def make_specs(lights: int, cameras: int) -> list[DeviceSpec]:
     out = [
         DeviceSpec(f"l{i:05d}", Kind.LIGHT, "Đường 1", f"Đèn {i}", "KHU-SIM-LED", rated_w=60.0)
         for i in range(lights)
@@ -42,7 +42,7 @@ def _specs(lights: int, cameras: int) -> list[DeviceSpec]:
     return out
 
 
-def _backlog(specs: list[DeviceSpec], total: int, ts0: int) -> tuple[list[Outbound], int, dict[str, int]]:
+def make_backlog(specs: list[DeviceSpec], total: int, ts0: int) -> tuple[list[Outbound], int, dict[str, int]]:
     """Light states, camera states and camera motion events in turn, device after device."""
     out: list[Outbound] = []
     events = 0
@@ -131,7 +131,7 @@ class Publisher:
 
 def _bare(stack: Stack, publisher: Publisher, specs: list[DeviceSpec], messages: int) -> tuple[float, float]:
     """A bare QoS 1 subscriber drains the same backlog: its seconds and CPU seconds."""
-    backlog, _, _ = _backlog(specs, messages, int(time.time() * 1000))
+    backlog, _, _ = make_backlog(specs, messages, int(time.time() * 1000))
     sink = stack.peer("sink", "--expect", str(messages))
     sink.expect_ready(15)
     sink.pause()
@@ -148,7 +148,7 @@ def _bare(stack: Stack, publisher: Publisher, specs: list[DeviceSpec], messages:
 
 def run(messages: int = 60_000, lights: int = 1000, cameras: int = 1000) -> list[Result]:
     with Stack("ingest") as stack:
-        specs = _specs(lights, cameras)
+        specs = make_specs(lights, cameras)
         stack.register(AREA, specs)
         publisher = Publisher(stack.port, stack.account)
 
@@ -157,7 +157,7 @@ def run(messages: int = 60_000, lights: int = 1000, cameras: int = 1000) -> list
         # --- hub ----------------------------------------------------------------------------
         hub = stack.start_hub()
         ts0 = int(time.time() * 1000) + 1000
-        backlog, events, last_ts = _backlog(specs, messages, ts0)
+        backlog, events, last_ts = make_backlog(specs, messages, ts0)
         db = sqlite3.connect(f"file:{stack.dir / 'khu.db'}?mode=ro", uri=True)
         area_id = stack.area_id(AREA)
         last_event = json.loads(backlog[-1].payload) if backlog[-1].topic.endswith("/event") else None
