@@ -167,6 +167,8 @@ def test_three_replicas_share_reports_confirm_commands_and_fire_a_schedule_once(
         )
         holder.start()
         others[0].wait(lambda: events_stored(url, area_code)[0] >= REPORTS, "every report stored", timeout=60)
+        # Its turns while it was dead were kept in its session and came to it on its return.
+        assert events_taken(holder) > 0
     finally:
         link.stop()
         watcher.stop()
