@@ -40,6 +40,12 @@ class HubMetrics:
         )
         self.connected = Gauge("khu_mqtt_connected", "1 while the hub is connected", registry=r)
         self.queue_depth = Gauge("khu_ingest_queue_depth", "Messages waiting for the writer", registry=r)
+        self.replica_changes = Counter(
+            "khu_replica_changes_in", "Changes another hub replica stored and told this one", registry=r
+        )
+        self.replica_refused = Counter(
+            "khu_replica_messages_refused", "Unreadable messages on the replicas' topic", registry=r
+        )
 
     def rejections(self) -> dict[str, float]:
         """Current rejection counts by reason."""

@@ -19,6 +19,7 @@ from typing import Any
 from devices import topics
 from devices.messages import Outbound
 from devices.mqtt_client import Received
+from hub.metrics import HubMetrics
 from hub.registry.changes import Change
 from hub.settings import Settings
 
@@ -61,20 +62,23 @@ def decode_changes(payload: bytes) -> list[Change]:
 class ReplicaPeers:
     """Sends this replica's committed changes to the group and hands the others' to listeners."""
 
-    def __init__(self, group: str, client_id: str, publish: Callable[[Outbound], bool]) -> None:
+    def __init__(
+        self, group: str, client_id: str, publish: Callable[[Outbound], bool], metrics: HubMetrics
+    ) -> None:
         self.group = group
         self._prefix = f"{topics.HUB_PEERS_ROOT}/{group}/changes/"
         self._own = self._prefix + client_id
         self._publish = publish
         self._listeners: list[Listener] = []
-        self.received = 0
-        self.refused = 0
+        self._metrics = metrics
 
     @classmethod
-    def of(cls, settings: Settings, publish: Callable[[Outbound], bool]) -> ReplicaPeers | None:
+    def of(
+        cls, settings: Settings, publish: Callable[[Outbound], bool], metrics: HubMetrics
+    ) -> ReplicaPeers | None:
         """The hub's peers if it is a replica of a group (``replica_group``), else None."""
         group = settings.replica_group
-        return cls(group, settings.mqtt_client_id, publish) if group else None
+        return cls(group, settings.mqtt_client_id, publish, metrics) if group else None
 
     @property
     def subscription(self) -> str:
@@ -99,10 +103,10 @@ class ReplicaPeers:
         try:
             changes = decode_changes(msg.payload)
         except (ValueError, TypeError) as exc:
-            self.refused += 1
+            self._metrics.replica_refused.inc()
             log.warning("unreadable changes from replica %s: %s", msg.topic.removeprefix(self._prefix), exc)
             return
-        self.received += len(changes)
+        self._metrics.replica_changes.inc(len(changes))
         for listener in self._listeners:
             try:
                 listener(changes)

@@ -89,7 +89,7 @@ class HubRuntime:
             )
         # Account changes are answered on the main link: a second connection would need a
         # second client id, and every account is bound to one.
-        self.peers = ReplicaPeers.of(settings, self._publish)
+        self.peers = ReplicaPeers.of(settings, self._publish, self.metrics)
         self.link = MqttLink(
             LinkConfig(
                 host=settings.mqtt_host,

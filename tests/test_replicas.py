@@ -16,14 +16,15 @@ from sqlalchemy import func, select
 
 from devices import topics
 from devices.messages import Outbound
-from devices.mqtt_client import MqttLink
+from devices.mqtt_client import MqttLink, Received
 from hub.auth.accounts import create_user
 from hub.broker.process import Broker
 from hub.db import make_engine, make_sessionmaker
+from hub.metrics import HubMetrics
 from hub.models import Area, Device, DeviceEventRow, Role, SchedulerLease
 from hub.registry.areas import create_area, preregister
 from hub.registry.changes import Change
-from hub.replicas import decode_changes, encode_changes
+from hub.replicas import ReplicaPeers, decode_changes, encode_changes
 from hub.storage.migrate import upgrade
 from tests.conftest import raw_link
 from tests.test_process_faults import ADMIN_PASSWORD, ServedHub, registrations, start_fleet
@@ -41,6 +42,29 @@ def test_changes_cross_to_a_replica_as_they_were_committed() -> None:
     assert decode_changes(encode_changes(sent)) == sent
     with pytest.raises(ValueError, match="not a list"):
         decode_changes(b'{"not": "a list"}')
+
+
+def test_a_replica_hears_the_others_skips_its_own_and_counts_what_it_cannot_read() -> None:
+    metrics = HubMetrics()
+    sent: list[Outbound] = []
+    heard: list[list[Change]] = []
+
+    def publish(out: Outbound) -> bool:
+        sent.append(out)
+        return True
+
+    peers = ReplicaPeers("g", "khu-hub-a", publish, metrics)
+    peers.add_listener(heard.append)
+    change = Change("a", "light-1", "light", {"online": True})
+    peers.on_changes([change] * 450)
+    assert [len(decode_changes(out.payload)) for out in sent] == [200, 200, 50]
+    assert {out.topic for out in sent} == {"khu/hubs/g/changes/khu-hub-a"}
+    peers.on_message(Received(sent[0].topic, sent[0].payload, retain=False, qos=1))  # its own
+    peers.on_message(Received("khu/hubs/g/changes/khu-hub-b", sent[2].payload, retain=False, qos=1))
+    peers.on_message(Received("khu/hubs/g/changes/khu-hub-b", b"[[1, 2]]", retain=False, qos=1))
+    assert heard == [[change] * 50]
+    assert metrics.replica_changes._value.get() == 50
+    assert metrics.replica_refused._value.get() == 1
 
 
 @pytest.fixture

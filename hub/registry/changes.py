@@ -14,7 +14,12 @@ CLOSED = (DeviceStatus.RETIRED.value, DeviceStatus.REJECTED.value)
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """What one accepted report changed, for live listeners."""
+    """What one accepted report changed, for live listeners.
+
+    ``fields`` holds one of: ``online``; ``state`` (the device's new state); ``answer`` (a
+    command's answer that a newer stored state overtook: it confirms, the state stays);
+    ``event``; or what an announcement changed.
+    """
 
     area: str
     device: str
