@@ -27,6 +27,7 @@ from hub.registry.changes import Change
 from hub.replicas import ReplicaPeers, decode_changes, encode_changes
 from hub.storage.migrate import upgrade
 from tests.conftest import raw_link
+from tests.test_live import open_stream
 from tests.test_process_faults import ADMIN_PASSWORD, ServedHub, registrations, start_fleet
 
 LIGHTS = 6
@@ -150,19 +151,28 @@ def test_three_replicas_share_reports_confirm_commands_and_fire_a_schedule_once(
     for hub in replicas:  # every replica knows every device online, whichever ingested it
         hub.wait(functools.partial(all_online, hub, api, devices), f"devices online on {hub.port}")
 
-    # A command issued on one replica is confirmed by states that others ingested.
+    # A command issued on one replica is confirmed by states that others ingested, and a
+    # phone on a replica sees every light's new state, whichever replica stored it.
     zone = first.http.get(f"{api}/devices/{lights[0]}").json()["zone_id"]
-    for hub, level in ((first, 30), (second, 40), (third, 50)):
-        done = hub.http.post(
-            f"{api}/commands",
-            json={
-                "target": {"zone_id": zone},
-                "action": {"type": "light.set", "on": True, "level": level},
-                "wait_ms": 5000,
-            },
-        )
-        assert done.status_code == 200, done.text
-        assert done.json()["summary"] == {"confirmed": LIGHTS}, done.text
+    auth = {"Authorization": third.http.headers["Authorization"]}
+    with open_stream(f"http://127.0.0.1:{third.port}", area_code, headers=auth) as stream:
+        for hub, level in ((first, 30), (second, 40), (third, 50)):
+            done = hub.http.post(
+                f"{api}/commands",
+                json={
+                    "target": {"zone_id": zone},
+                    "action": {"type": "light.set", "on": True, "level": level},
+                    "wait_ms": 5000,
+                },
+            )
+            assert done.status_code == 200, done.text
+            assert done.json()["summary"] == {"confirmed": LIGHTS}, done.text
+        for light in lights:
+            stream.find(
+                lambda e, light=light: (
+                    e.event == "state" and e.data["device_id"] == light and e.data["state"]["level"] == 50
+                )
+            )
 
     # A lighting step 15 s ahead; the lease holder is killed before it is due.
     at = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")) + timedelta(seconds=15)
