@@ -105,6 +105,8 @@ class MqttLink:
         self._subscribed = threading.Event()
         # SUBSCRIBE packets not acknowledged yet on this connection: mid -> their filters.
         self._pending_subs: dict[int, Sequence[str]] = {}
+        self._unsubacks = threading.Condition()
+        self._unsubacked: set[int] = set()
         self.connects = 0
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
@@ -131,6 +133,7 @@ class MqttLink:
         client.on_disconnect = self._disconnect
         client.on_message = self._message
         client.on_subscribe = self._subscribe
+        client.on_unsubscribe = self._unsubscribed
         self._client = client
 
     @property
@@ -225,7 +228,22 @@ class MqttLink:
         """Subscribe now (also restored on reconnect only if listed in the config)."""
         self._client.subscribe(topic_filter, qos=1)
 
+    def unsubscribe(self, filters: Sequence[str], timeout: float) -> bool:
+        """Unsubscribe now and wait for the broker's UNSUBACK; False if none came in time."""
+        result, mid = self._client.unsubscribe(list(filters))
+        if result != MQTTErrorCode.MQTT_ERR_SUCCESS or mid is None:
+            return False
+        with self._unsubacks:
+            answered = self._unsubacks.wait_for(lambda: mid in self._unsubacked, timeout)
+            self._unsubacked.discard(mid)
+        return answered
+
     # --- paho callbacks: every one guarded, none holds a lock of ours -------------
+
+    def _unsubscribed(self, client: paho.Client, userdata: Any, mid: int, *_: Any) -> None:
+        with self._unsubacks:  # held only to note the id, never while calling paho
+            self._unsubacked.add(mid)
+            self._unsubacks.notify_all()
 
     def _socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         try:

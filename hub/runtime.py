@@ -196,6 +196,10 @@ class HubRuntime:
         if self.retention is not None:
             self.retention.stop()
         if self.link.connected:
+            if self.peers is not None:
+                # Leaving on purpose, a replica hands its turn to the others; the broker keeps
+                # giving a dead one its turn, held in its session until it comes back.
+                self.link.unsubscribe(self._report_filters(), timeout=2)
             self.link.publish(Outbound(topics.HUB_STATUS_TOPIC, b"offline", qos=1, retain=True))
         self.link.stop()
         self.broadcasts.stop()
@@ -215,13 +219,16 @@ class HubRuntime:
         metrics = ScheduleMetrics(self.metrics.registry)
         self.schedules.runs.on_record = lambda kind, outcome: metrics.runs.labels(kind, outcome).inc()
 
-    def _subscriptions(self) -> list[str]:
-        """Every protocol's reports (spread over the replicas, if any), and the broker's answers."""
+    def _report_filters(self) -> list[str]:
+        """Every protocol's reports, spread over the replicas if this hub is one."""
         filters = [f for codec in self.codecs for f in codec.subscriptions()]
+        return [shared(f, self.peers.group) for f in filters] if self.peers else filters
+
+    def _subscriptions(self) -> list[str]:
+        filters = self._report_filters()
         if self.peers is not None:
             # Every replica hears the hub's status, to answer another one's Last Will.
-            filters = [*(shared(f, self.peers.group) for f in filters), self.peers.subscription]
-            filters.append(topics.HUB_STATUS_TOPIC)
+            filters += [self.peers.subscription, topics.HUB_STATUS_TOPIC]
         return [*filters, RESPONSE_TOPIC]
 
     def _join_replicas(self) -> None:
@@ -243,6 +250,7 @@ class HubRuntime:
         leads = self.schedules.is_active
         self.camera_alerts.leads = leads
         self.broadcasts.leads = leads
+        self.schedules.on_activated = self.camera_alerts.resume
 
     def _publish(self, out: Outbound) -> bool:
         return self.link.publish(out)

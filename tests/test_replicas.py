@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -80,7 +81,7 @@ def replicas(
         area = create_area(session, area_code, "Khu", 21.0285, 105.8542, "Asia/Ho_Chi_Minh")
         preregister(session, area, registrations(area_code, LIGHTS))
     engine.dispose()
-    group = f"g{os.getpid()}"
+    group = f"g-{area_code}"  # a killed replica's session keeps its turn in its group
     hubs = [
         ServedHub(tmp_path / f"replica-{n}", broker, KHU_DATABASE_URL=url, KHU_REPLICA_GROUP=group)
         for n in range(3)
@@ -219,4 +220,54 @@ def test_three_replicas_share_reports_confirm_commands_and_fire_a_schedule_once(
     body = {"target": {"zone_id": zone}, "action": order, "wait_ms": 5000}
     done = first.http.post(f"{api}/commands", json=body)
     assert done.json()["summary"] == {"confirmed": LIGHTS}, done.text
+
+    stop_one_on_purpose(replicas, holder, broker, area_code, lights)
+    fleet.stop()
+
+
+def stop_one_on_purpose(
+    replicas: list[ServedHub], holder: ServedHub, broker: Broker, area_code: str, lights: list[str]
+) -> None:
+    """A replica stopped on purpose hands its turn to the others at once: no report waits for it."""
+    url = holder.env["KHU_DATABASE_URL"]
+    leaving = next(hub for hub in replicas if hub is not holder)
+    staying = next(hub for hub in replicas if hub is not leaving)
+    leaving.stop()
+    link = raw_link(broker, "replica-stream-2")
+    try:
+        publish_faults(link, area_code, lights, REPORTS, 300)
+        staying.wait(lambda: events_stored(url, area_code)[0] >= REPORTS + 300, "the reports after a stop")
+    finally:
+        link.stop()
+    assert events_stored(url, area_code) == (REPORTS + 300, REPORTS + 300)
+
+
+def test_a_camera_outage_alerts_once_though_the_lease_holder_dies_during_its_debounce(
+    replicas: list[ServedHub], broker: Broker, area_code: str
+) -> None:
+    for hub in replicas:
+        hub.env["KHU_CAMERA_ALERT_DEBOUNCE_S"] = "6"
+        hub.start()
+    url = replicas[0].env["KHU_DATABASE_URL"]
+    fleet, _ = start_fleet(broker, area_code, LIGHTS)
+    api = f"/api/v1/areas/{area_code}"
+    for hub in replicas:
+        hub.wait(functools.partial(all_online, hub, api, LIGHTS + 3), f"devices online on {hub.port}")
+    holder = lease_holder(url, replicas)
+    survivor = next(hub for hub in replicas if hub is not holder)
+
+    def camera_alerts() -> list[dict[str, Any]]:
+        page = survivor.http.get(f"{api}/notifications", params={"limit": 100}).json()
+        return [n for n in page["items"] if n["kind"] == "camera_offline"]
+
+    fleet.device("cam-01").go_offline()
+    # The holder opened the incident; it dies before the debounce is over.
+    survivor.wait(lambda: len(survivor.http.get(f"{api}/incidents").json()["items"]) == 1, "incident")
+    holder.kill()
+    survivor.wait(lambda: len(camera_alerts()) == 1, "the alert from the new lease holder", timeout=40)
+    [incident] = survivor.http.get(f"{api}/incidents").json()["items"]
+    assert incident["alerted"]
+    assert incident["cameras"] == 1
+    time.sleep(2)
+    assert len(camera_alerts()) == 1
     fleet.stop()

@@ -35,6 +35,7 @@ from hub.registry.changes import Change
 log = logging.getLogger(__name__)
 
 _STOP = object()
+_RESUME = object()
 _OUTAGES = cast(Table, CameraOutage.__table__)
 
 
@@ -52,6 +53,7 @@ class CameraAlerts:
         self._metrics = metrics
         self.debounce_s = debounce_s
         self._queue: queue.Queue[object] = queue.Queue(maxsize=10_000)
+        self._window_s = window_s
         self.incidents = IncidentBook(window_s)
         self._timers: list[tuple[float, int]] = []  # (monotonic due, incident id), a heap
         self._tampered: dict[int, float] = {}  # camera pk -> monotonic time of the last alert
@@ -62,6 +64,10 @@ class CameraAlerts:
     def start(self) -> None:
         self._resume_open_incidents()
         self._thread.start()
+
+    def resume(self) -> None:
+        """This hub replica took the scheduler lease over: read the open incidents again."""
+        self._queue.put(_RESUME)
 
     def stop(self) -> None:
         if self._thread.is_alive():
@@ -92,7 +98,12 @@ class CameraAlerts:
             if item is _STOP:
                 return
             try:
-                if isinstance(item, list):
+                if item is _RESUME:
+                    # What another replica opened while this one stood by is in the database only.
+                    self.incidents, self._timers = IncidentBook(self._window_s), []
+                    self._resume_open_incidents()
+                    leads = True
+                elif isinstance(item, list):
                     self._apply(item)
                 if leads:
                     self._fire_due_timers()
