@@ -305,6 +305,8 @@ def test_a_fatal_signal_in_khu_serve_leaves_a_traceback_in_its_log(tmp_path: Pat
     served.proc.wait(15)
     served.stop()
     text = served.log.read_text()
-    assert served.proc.returncode == -signal.SIGBUS
+    # faulthandler walks the other threads' stacks while they run and may fault doing so (a full
+    # parallel run once ended in SIGSEGV); what this test is about is the report in the log.
+    assert served.proc.returncode in (-signal.SIGBUS, -signal.SIGSEGV), text
     assert "Fatal Python error: Bus error" in text, text
     assert 'File "' in text, text  # where each thread was

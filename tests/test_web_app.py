@@ -635,7 +635,7 @@ def test_a_camera_card_shows_its_latest_snapshot_with_label_and_time(site: Calla
     page.goto(s.base + "/#/cameras")
     figure = page.locator(f'[data-snapshot="{cam}"]')
     expect(figure).to_contain_text("Ảnh chụp gần nhất: người")
-    loaded = f"document.querySelector('[data-snapshot=\"{cam}\"] img').naturalWidth === 64"
+    loaded = f"document.querySelector('[data-snapshot=\"{cam}\"] img')?.naturalWidth === 64"
     wait_for_js(page, loaded)
 
 

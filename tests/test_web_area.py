@@ -161,7 +161,7 @@ def test_latest_snapshot_per_camera_with_label_and_local_time_in_both_languages(
     figure = page.locator(f'[data-snapshot="{cam}"]')
     expect(figure).to_contain_text("Camera 01")
     expect(figure).to_contain_text(f"người · {local}")
-    loaded = f"document.querySelector('[data-snapshot=\"{cam}\"] img').naturalWidth === 64"
+    loaded = f"document.querySelector('[data-snapshot=\"{cam}\"] img')?.naturalWidth === 64"
     wait_for_js(page, loaded)
     _no_sideways_scroll(page, "the snapshots")
     figure.get_by_role("button").click()
@@ -219,7 +219,7 @@ def test_a_new_snapshot_from_a_frigate_appears_without_a_reload(
         figure = page.locator('[data-snapshot="cong-chinh"]')
         expect(figure).to_contain_text("Cổng chính")
         expect(figure).to_contain_text("người · ")
-        wait_for_js(page, "document.querySelector('[data-snapshot=\"cong-chinh\"] img').naturalWidth > 0")
+        wait_for_js(page, "document.querySelector('[data-snapshot=\"cong-chinh\"] img')?.naturalWidth > 0")
         _no_sideways_scroll(page, "a live snapshot")
     finally:
         emu.stop()

@@ -92,7 +92,7 @@ def test_a_recorded_announcement_is_converted_and_played_on_every_speaker(
     expect(rec).to_contain_text("Bản ghi dài 0:02")
     expect(rec.locator("audio")).to_have_count(1)
     # Playing it back: the browser can decode what it recorded.
-    wait_for_js(page, "() => document.querySelector('.rec-audio').readyState >= 1")
+    wait_for_js(page, "() => document.querySelector('.rec-audio')?.readyState >= 1")
     # Sending before choosing it says what to do.
     page.get_by_role("button", name="Phát ngay").last.click()
     expect(page.locator("form .error-text[role=alert]")).to_contain_text("Dùng bản ghi này")
