@@ -87,8 +87,6 @@ class HubRuntime:
                 account.username,
                 settings.mqtt_client_id,
             )
-        # Account changes are answered on the main link: a second connection would need a
-        # second client id, and every account is bound to one.
         self.peers = ReplicaPeers.of(settings, self._publish, self.metrics)
         self.link = MqttLink(
             LinkConfig(
@@ -225,6 +223,11 @@ class HubRuntime:
         return [shared(f, self.peers.group) for f in filters] if self.peers else filters
 
     def _subscriptions(self) -> list[str]:
+        """The reports, what replicas tell each other, and the broker's answers to account changes.
+
+        Account changes are answered on the main link: a second connection would need a second
+        client id, and every account is bound to one.
+        """
         filters = self._report_filters()
         if self.peers is not None:
             # Every replica hears the hub's status, to answer another one's Last Will.
