@@ -53,7 +53,9 @@ def test_simulate_esphome_lights_come_online(
             what="two ESPHome lights online",
         )
         action = {"type": "light.set", "on": True, "level": 50}
-        r = hub.http.post("/api/v1/areas/sim-esp/commands", json={"target": {"area": True}, "action": action})
+        # A wait no busy machine outlasts: this is about obeying, not about how fast.
+        order = {"target": {"area": True}, "action": action, "wait_ms": 15_000}
+        r = hub.http.post("/api/v1/areas/sim-esp/commands", json=order)
         assert [x["status"] for x in r.json()["results"]] == ["confirmed"] * 2, r.text
     finally:
         for e in emulators:

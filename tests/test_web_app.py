@@ -36,6 +36,7 @@ from tests.web_helpers import (
     png_size,
     screenshot_dir,
     wait_for_js,
+    wait_for_picture,
 )
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -635,8 +636,7 @@ def test_a_camera_card_shows_its_latest_snapshot_with_label_and_time(site: Calla
     page.goto(s.base + "/#/cameras")
     figure = page.locator(f'[data-snapshot="{cam}"]')
     expect(figure).to_contain_text("Ảnh chụp gần nhất: người")
-    loaded = f"document.querySelector('[data-snapshot=\"{cam}\"] img')?.naturalWidth === 64"
-    wait_for_js(page, loaded)
+    wait_for_picture(page, cam, width=64)
 
 
 def test_a_power_cut_is_one_incident_line_opening_to_its_cameras(site: Callable[..., Site]) -> None:

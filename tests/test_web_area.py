@@ -17,7 +17,7 @@ from hub.registry.snapshots import keep
 from tests import test_web_app
 from tests.protocol_helpers import device, register
 from tests.test_web_app import Site
-from tests.web_helpers import CONTRAST_JS, TOUCH_TARGETS_JS, UNLABELLED_JS, wait_for_js
+from tests.web_helpers import CONTRAST_JS, TOUCH_TARGETS_JS, UNLABELLED_JS, wait_for_picture
 
 sync_api = pytest.importorskip("playwright.sync_api")
 Page = sync_api.Page
@@ -161,8 +161,7 @@ def test_latest_snapshot_per_camera_with_label_and_local_time_in_both_languages(
     figure = page.locator(f'[data-snapshot="{cam}"]')
     expect(figure).to_contain_text("Camera 01")
     expect(figure).to_contain_text(f"người · {local}")
-    loaded = f"document.querySelector('[data-snapshot=\"{cam}\"] img')?.naturalWidth === 64"
-    wait_for_js(page, loaded)
+    wait_for_picture(page, cam, width=64)
     _no_sideways_scroll(page, "the snapshots")
     figure.get_by_role("button").click()
     expect(page.locator("dialog[open]")).to_contain_text("Ảnh chụp gần nhất: người")
@@ -219,7 +218,7 @@ def test_a_new_snapshot_from_a_frigate_appears_without_a_reload(
         figure = page.locator('[data-snapshot="cong-chinh"]')
         expect(figure).to_contain_text("Cổng chính")
         expect(figure).to_contain_text("người · ")
-        wait_for_js(page, "document.querySelector('[data-snapshot=\"cong-chinh\"] img')?.naturalWidth > 0")
+        wait_for_picture(page, "cong-chinh")
         _no_sideways_scroll(page, "a live snapshot")
     finally:
         emu.stop()

@@ -186,3 +186,21 @@ def wait_for_js(page: Any, expression: str, timeout: float = 30.0) -> None:
     while not page.evaluate(expression):
         assert time.monotonic() < deadline, f"not true within {timeout:.0f}s: {expression}"
         page.wait_for_timeout(50)
+
+
+def wait_for_picture(page: Any, camera: str, width: int | None = None, timeout: float = 30.0) -> None:
+    """Wait until a camera's snapshot has loaded (``width`` pixels wide, if given).
+
+    The app loads pictures lazily, when they come near the screen, and a live update may draw
+    the figure again meanwhile, so each try finds the picture afresh and brings it into view.
+    """
+    wide = f"=== {width}" if width else "> 0"
+    wait_for_js(
+        page,
+        f"""(() => {{
+            const img = document.querySelector('[data-snapshot="{camera}"] img');
+            img?.scrollIntoView({{ block: "center" }});
+            return img?.naturalWidth {wide};
+        }})()""",
+        timeout,
+    )
