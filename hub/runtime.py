@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, text
@@ -102,7 +103,7 @@ class HubRuntime:
                 subscriptions=self._subscriptions(),
             ),
             on_message=self._on_message,
-            on_connected=lambda: self.metrics.connected.set(1),
+            on_connected=self._link_up,
             on_disconnected=lambda: self.metrics.connected.set(0),
         )
         self.ingestor.set_ack(self.link.ack)
@@ -207,6 +208,10 @@ class HubRuntime:
         self.notifications.stop()
         self.audit_results.stop()
         self.engine.dispose()
+
+    def _link_up(self) -> None:
+        self.metrics.connected.set(1)
+        self.schedules.local.link_up(int(time.time() * 1000))
 
     def _measure_commands(self) -> CommandMetrics:
         metrics = CommandMetrics(self.metrics.registry)

@@ -44,6 +44,13 @@ class LocalChanges:
         self._connected_at: dict[Key, float] = {}
         self._seen: dict[Key, tuple[bool, int]] = {}  # last (on, level) reported
         self._pending: dict[Key, dict[str, Any]] = {}
+        # When the hub's link last connected (epoch ms): an older state is a backlog the broker
+        # held for the hub, not a change made now.
+        self._link_up_ms = 0
+
+    def link_up(self, epoch_ms: int) -> None:
+        """The hub's MQTT link (re)connected."""
+        self._link_up_ms = epoch_ms
 
     def collect(self, changes: list[Change]) -> bool:
         """Keep the local changes among these reports (ingest writer thread); True if any waits."""
@@ -63,9 +70,11 @@ class LocalChanges:
             before = self._seen.get(key)
             self._seen[key] = seen
             connected = self._connected_at.pop(key, None)
-            if state.get("cmd") is not None or before == seen or ch.retained:
-                # An answer to the hub, nothing switched (a fault, a repeat), or the broker's
-                # copy replayed to a hub that (re)subscribed: none says somebody changed it now.
+            held = int(state.get("ts") or 0) < self._link_up_ms
+            if state.get("cmd") is not None or before == seen or ch.retained or held:
+                # An answer to the hub, nothing switched (a fault, a repeat), the broker's copy
+                # replayed to a hub that (re)subscribed, or one it held for the hub while it was
+                # away: none says somebody changed it now.
                 continue
             if connected is not None and now - connected < CONNECT_WINDOW_S:
                 continue

@@ -11,6 +11,8 @@ from devices.messages import Outbound
 from devices.payloads import Kind
 from devices.sim.control import control_topic
 from hub.broker.process import Broker
+from hub.registry.changes import Change
+from schedules.local_changes import LocalChanges
 from tests.conftest import HubHarness, SimArea, raw_link
 
 
@@ -116,3 +118,15 @@ def test_an_area_where_the_hub_wins_puts_its_desired_state_back(
     hub.wait(restore_confirmed, what="the restore command confirmed")
     audit = hub.http.get(f"/api/v1/areas/{area.code}/audit", params={"action": "light.local"}).json()
     assert audit["total"] == 1
+
+
+def test_a_state_the_broker_held_while_the_hub_was_away_is_no_local_change() -> None:
+    local = LocalChanges()
+    local.link_up(1_000_000)
+
+    def light(level: int, ts: int) -> Change:
+        return Change("a", "light-1", "light", {"state": {"ts": ts, "on": True, "level": level}})
+
+    assert not local.collect([light(30, 990_000)])  # what it was doing: nothing to compare with yet
+    assert not local.collect([light(100, 999_000)])  # a power cut while the hub was down: held
+    assert local.collect([light(60, 1_000_500)])  # someone's dimmer, now
